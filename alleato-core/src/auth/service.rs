@@ -1,0 +1,395 @@
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
+use super::port::{HashError, PasswordHasher, TokenCodec, TokenError, UserStore};
+use crate::id::{SessionId, UserId};
+use crate::ports::{CacheError, Clock, KvCache, Rng};
+use crate::store::StoreError;
+use crate::validation::{FieldError, Validator};
+
+/// Lifetimes of tokens and sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthConfig {
+    /// How long an access token is valid (15 minutes).
+    pub access_ttl: Duration,
+    /// How long a session lives without being refreshed (7 days).
+    pub session_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { access_ttl: Duration::from_secs(15 * 60), session_ttl: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
+/// What a client sends to register.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterInput {
+    /// Raw email.
+    pub email: String,
+    /// Raw password.
+    pub password: String,
+    /// Optional display name.
+    pub name: Option<String>,
+}
+
+/// A signed-in user with fresh tokens.
+#[derive(Debug, Clone)]
+pub struct AuthGrant {
+    /// The user.
+    pub user: User,
+    /// The new token pair.
+    pub tokens: RefreshGrant,
+}
+
+/// A fresh access token and the refresh token that replaces the one used.
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    /// JWT, valid for `expires_in` seconds.
+    pub access_token: String,
+    /// Opaque, single use.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// The errors of the auth use cases.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Input fields failed validation.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The email belongs to another user.
+    #[error("email is already registered")]
+    EmailTaken,
+    /// Unknown email or wrong password (deliberately indistinguishable).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// No valid credentials: missing, malformed, forged or revoked.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The access token's time is up; refresh it.
+    #[error("access token expired")]
+    TokenExpired,
+    /// A refresh token was used twice: the session has been revoked.
+    #[error("refresh token reused; the session has been revoked")]
+    RefreshReused,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session cache failed.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// Password hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// Token signing failed.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// What the cache holds per session. Private: only this service reads it.
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionRecord {
+    uid: UserId,
+    /// Hex SHA-256 of the current refresh token.
+    refresh: String,
+    /// Hex SHA-256 of refresh tokens already used, newest last (bounded).
+    used: Vec<String>,
+}
+
+const USED_TOKENS_KEPT: usize = 32;
+
+fn session_key(sid: SessionId) -> String {
+    format!("session:{sid}")
+}
+
+fn sha256_hex(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// Registration, login, guests, token refresh and logout, and the check of every request's token.
+pub struct AuthService {
+    users: Arc<dyn UserStore>,
+    cache: Arc<dyn KvCache>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenCodec>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    config: AuthConfig,
+    /// A hash to verify against when the email is unknown, so that both failures cost the same.
+    dummy_hash: OnceLock<String>,
+}
+
+impl AuthService {
+    /// The service over its ports.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        cache: Arc<dyn KvCache>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenCodec>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        config: AuthConfig,
+    ) -> Self {
+        Self { users, cache, hasher, tokens, clock, rng, config, dummy_hash: OnceLock::new() }
+    }
+
+    /// Registers a user. When `caller` is a guest, that guest is upgraded in place and keeps
+    /// its id and chats.
+    ///
+    /// # Errors
+    /// `Validation` for bad fields, `EmailTaken` when the email is in use.
+    pub async fn register(&self, caller: Option<&AuthContext>, input: RegisterInput) -> Result<AuthGrant, AuthError> {
+        let mut v = Validator::new();
+        let email = v.check("email", Email::parse(&input.email));
+        let password = v.check("password", Password::parse(&input.password));
+        let name = v.check_opt("name", input.name.as_deref().map(DisplayName::parse));
+        v.finish().map_err(AuthError::Validation)?;
+        let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+            unreachable!("validator reported no error")
+        };
+
+        let guest = match caller {
+            Some(ctx) => self
+                .users
+                .user_by_id(ctx.user_id)
+                .await?
+                .filter(|u| u.user.kind == UserKind::Guest),
+            None => None,
+        };
+        let hash = self.hasher.hash(password.expose()).await?;
+        let record = if let Some(guest) = guest {
+            self.users
+                .upgrade_guest(guest.user.id, &email, name.as_ref(), &hash)
+                .await
+                .map_err(conflict_is_taken)?;
+            UserRecord {
+                user: User { email: Some(email), name, kind: UserKind::Regular, ..guest.user },
+                password_hash: Some(hash),
+                ..guest
+            }
+        } else {
+            let record = UserRecord {
+                user: User {
+                    id: UserId::generate(&*self.clock, &*self.rng),
+                    email: Some(email),
+                    name,
+                    kind: UserKind::Regular,
+                    created_at: self.clock.now(),
+                },
+                password_hash: Some(hash),
+                daily_message_limit: None,
+            };
+            self.users.insert_user(&record).await.map_err(conflict_is_taken)?;
+            record
+        };
+        let tokens = self.open_session(record.user.id).await?;
+        Ok(AuthGrant { user: record.user, tokens })
+    }
+
+    /// Signs in with email and password.
+    ///
+    /// # Errors
+    /// `InvalidCredentials` for an unknown email or a wrong password alike, after the same work.
+    pub async fn login(&self, email: &str, password: &str) -> Result<AuthGrant, AuthError> {
+        let record = match Email::parse(email) {
+            Ok(email) => self.users.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let stored = record.as_ref().and_then(|r| r.password_hash.as_deref());
+        // Always run one verification, so that unknown emails answer in the same time.
+        let phc = match stored {
+            Some(phc) => phc.to_owned(),
+            None => self.dummy_hash().await?,
+        };
+        // Anything longer than a valid password cannot match; still verify a bounded prefix.
+        let candidate: String = password.chars().take(Password::MAX_CHARS + 1).collect();
+        let ok = self.hasher.verify(&candidate, &phc).await?;
+        match record {
+            Some(record) if ok && stored.is_some() && candidate.chars().count() <= Password::MAX_CHARS => {
+                let tokens = self.open_session(record.user.id).await?;
+                Ok(AuthGrant { user: record.user, tokens })
+            }
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Creates a guest user and signs it in.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    pub async fn guest(&self) -> Result<AuthGrant, AuthError> {
+        let record = UserRecord {
+            user: User {
+                id: UserId::generate(&*self.clock, &*self.rng),
+                email: None,
+                name: None,
+                kind: UserKind::Guest,
+                created_at: self.clock.now(),
+            },
+            password_hash: None,
+            daily_message_limit: None,
+        };
+        self.users.insert_user(&record).await?;
+        let tokens = self.open_session(record.user.id).await?;
+        Ok(AuthGrant { user: record.user, tokens })
+    }
+
+    /// Trades a refresh token for a new pair. The old refresh token is spent; presenting a spent
+    /// one again revokes the whole session.
+    ///
+    /// # Errors
+    /// `Unauthorized` for unknown tokens or dead sessions; `RefreshReused` on reuse.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<RefreshGrant, AuthError> {
+        const INVALID: AuthError = AuthError::Unauthorized("invalid refresh token");
+        let sid = parse_refresh_sid(refresh_token).ok_or(INVALID)?;
+        let mut session = self.load_session(sid).await?.ok_or(INVALID)?;
+        let presented = sha256_hex(refresh_token);
+        if !ct_eq(&presented, &session.refresh) {
+            if session.used.iter().any(|u| ct_eq(u, &presented)) {
+                self.cache.delete(&session_key(sid)).await?;
+                return Err(AuthError::RefreshReused);
+            }
+            return Err(INVALID);
+        }
+        if self.users.user_by_id(session.uid).await?.is_none() {
+            self.cache.delete(&session_key(sid)).await?;
+            return Err(INVALID);
+        }
+        let refresh_token = self.new_refresh_token(sid);
+        let spent = std::mem::replace(&mut session.refresh, sha256_hex(&refresh_token));
+        session.used.push(spent);
+        if session.used.len() > USED_TOKENS_KEPT {
+            session.used.remove(0);
+        }
+        self.store_session(sid, &session).await?;
+        let access_token = self.access_token(session.uid, sid)?;
+        Ok(RefreshGrant { access_token, refresh_token, expires_in: self.config.access_ttl.as_secs() })
+    }
+
+    /// Ends the caller's session, and the session of `refresh_token` when it is given and valid.
+    /// Either an authenticated caller or a valid refresh token is needed.
+    ///
+    /// # Errors
+    /// `Unauthorized` when neither identifies a live session.
+    pub async fn logout(&self, caller: Option<&AuthContext>, refresh_token: Option<&str>) -> Result<(), AuthError> {
+        let mut ended = false;
+        if let Some(ctx) = caller {
+            self.cache.delete(&session_key(ctx.session_id)).await?;
+            ended = true;
+        }
+        if let Some(sid) = refresh_token.and_then(parse_refresh_sid) {
+            if let Some(session) = self.load_session(sid).await? {
+                let presented = sha256_hex(refresh_token.unwrap_or_default());
+                if ct_eq(&presented, &session.refresh) {
+                    self.cache.delete(&session_key(sid)).await?;
+                    ended = true;
+                }
+            }
+        }
+        if ended { Ok(()) } else { Err(AuthError::Unauthorized("no session to end")) }
+    }
+
+    /// Checks a bearer token: signature, expiry, and that its session is still alive.
+    ///
+    /// # Errors
+    /// `TokenExpired` for an expired token; `Unauthorized` for anything else wrong.
+    pub async fn authenticate(&self, bearer: &str) -> Result<AuthContext, AuthError> {
+        let claims = self.tokens.decode(bearer).map_err(|_| AuthError::Unauthorized("invalid access token"))?;
+        if self.clock.now().as_secs() >= claims.exp {
+            return Err(AuthError::TokenExpired);
+        }
+        match self.load_session(claims.sid).await? {
+            Some(s) if s.uid == claims.sub => Ok(AuthContext { user_id: claims.sub, session_id: claims.sid }),
+            _ => Err(AuthError::Unauthorized("session has ended")),
+        }
+    }
+
+    /// The caller's user record.
+    ///
+    /// # Errors
+    /// `Unauthorized` when the user no longer exists.
+    pub async fn me(&self, caller: &AuthContext) -> Result<UserRecord, AuthError> {
+        self.users
+            .user_by_id(caller.user_id)
+            .await?
+            .ok_or(AuthError::Unauthorized("user no longer exists"))
+    }
+
+    async fn open_session(&self, uid: UserId) -> Result<RefreshGrant, AuthError> {
+        let sid = SessionId::generate(&*self.clock, &*self.rng);
+        let refresh_token = self.new_refresh_token(sid);
+        let record = SessionRecord { uid, refresh: sha256_hex(&refresh_token), used: Vec::new() };
+        self.store_session(sid, &record).await?;
+        let access_token = self.access_token(uid, sid)?;
+        Ok(RefreshGrant { access_token, refresh_token, expires_in: self.config.access_ttl.as_secs() })
+    }
+
+    fn access_token(&self, uid: UserId, sid: SessionId) -> Result<String, AuthError> {
+        let iat = self.clock.now().as_secs();
+        let exp = iat + i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        Ok(self.tokens.encode(&AccessClaims { sub: uid, sid, iat, exp })?)
+    }
+
+    fn new_refresh_token(&self, sid: SessionId) -> String {
+        let mut secret = [0u8; 32];
+        self.rng.fill(&mut secret);
+        format!("{sid}.{}", URL_SAFE_NO_PAD.encode(secret))
+    }
+
+    async fn load_session(&self, sid: SessionId) -> Result<Option<SessionRecord>, AuthError> {
+        let Some(raw) = self.cache.get(&session_key(sid)).await? else {
+            return Ok(None);
+        };
+        // An unreadable record is treated as no session: the user signs in again.
+        Ok(serde_json::from_slice(&raw).ok())
+    }
+
+    async fn store_session(&self, sid: SessionId, record: &SessionRecord) -> Result<(), AuthError> {
+        let raw = serde_json::to_vec(record).expect("session records serialise");
+        self.cache.put(&session_key(sid), &raw, self.config.session_ttl).await?;
+        Ok(())
+    }
+
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
+        if let Some(h) = self.dummy_hash.get() {
+            return Ok(h.clone());
+        }
+        let mut random = [0u8; 24];
+        self.rng.fill(&mut random);
+        let hash = self.hasher.hash(&URL_SAFE_NO_PAD.encode(random)).await?;
+        Ok(self.dummy_hash.get_or_init(|| hash).clone())
+    }
+}
+
+fn parse_refresh_sid(token: &str) -> Option<SessionId> {
+    if token.len() > 200 {
+        return None;
+    }
+    token.split_once('.')?.0.parse().ok()
+}
+
+fn conflict_is_taken(e: StoreError) -> AuthError {
+    match e {
+        StoreError::Conflict(_) => AuthError::EmailTaken,
+        other => AuthError::Store(other),
+    }
+}

@@ -1,0 +1,40 @@
+use async_trait::async_trait;
+
+use super::model::{Chat, ChatListQuery};
+use crate::id::ChatId;
+use crate::store::StoreError;
+
+/// Durable storage of chats.
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
+    /// Stores a new chat.
+    ///
+    /// # Errors
+    /// `StoreError::Conflict("chat")` when the id is taken.
+    async fn insert_chat(&self, chat: &Chat) -> Result<(), StoreError>;
+
+    /// The chat with this id, whoever owns it, or `None`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn chat(&self, id: ChatId) -> Result<Option<Chat>, StoreError>;
+
+    /// Replaces the title, visibility, model and `updated_at` of an existing chat.
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when the chat does not exist.
+    async fn update_chat(&self, chat: &Chat) -> Result<(), StoreError>;
+
+    /// Deletes a chat and everything that belongs to it.
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when the chat does not exist.
+    async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError>;
+
+    /// The owner's chats, newest `updated_at` first (ties: higher id first), after the cursor,
+    /// matching the search when given, at most `limit + 1` of them.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError>;
+}
