@@ -73,3 +73,11 @@ typed_id!(
     /// A login session's id (the `sid` claim of access tokens).
     SessionId
 );
+typed_id!(
+    /// A stream's id.
+    StreamId
+);
+typed_id!(
+    /// A message's id.
+    MessageId
+);

@@ -4,15 +4,17 @@
 pub mod auth;
 pub mod chats;
 pub mod id;
+pub mod llm;
 pub mod memory;
 pub mod models;
 pub mod page;
 pub mod ports;
 pub mod store;
+pub mod streams;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
 pub mod validation;
 
-pub use id::{ChatId, SessionId, UserId};
+pub use id::{ChatId, MessageId, SessionId, StreamId, UserId};
 pub use time::Timestamp;

@@ -1,0 +1,10 @@
+//! The language-model port: a streaming chat completion.
+
+mod echo;
+mod port;
+
+pub use echo::{ECHO_FAIL_TRIGGER, EchoModel};
+pub use port::{
+    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelRouter, ModelStream, Sleeper,
+    Usage,
+};
