@@ -96,10 +96,10 @@ impl UserStore for MemoryStore {
         if t.users.contains_key(&user.user.id) {
             return Err(StoreError::Conflict("user"));
         }
-        if let Some(email) = &user.user.email {
-            if t.users.values().any(|u| u.user.email.as_ref() == Some(email)) {
-                return Err(StoreError::Conflict("email"));
-            }
+        if let Some(email) = &user.user.email
+            && t.users.values().any(|u| u.user.email.as_ref() == Some(email))
+        {
+            return Err(StoreError::Conflict("email"));
         }
         t.users.insert(user.user.id, user.clone());
         Ok(())

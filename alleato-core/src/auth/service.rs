@@ -296,14 +296,12 @@ impl AuthService {
             self.cache.delete(&session_key(ctx.session_id)).await?;
             ended = true;
         }
-        if let Some(sid) = refresh_token.and_then(parse_refresh_sid) {
-            if let Some(session) = self.load_session(sid).await? {
-                let presented = sha256_hex(refresh_token.unwrap_or_default());
-                if ct_eq(&presented, &session.refresh) {
-                    self.cache.delete(&session_key(sid)).await?;
-                    ended = true;
-                }
-            }
+        if let Some((token, sid)) = refresh_token.and_then(|t| Some((t, parse_refresh_sid(t)?)))
+            && let Some(session) = self.load_session(sid).await?
+            && ct_eq(&sha256_hex(token), &session.refresh)
+        {
+            self.cache.delete(&session_key(sid)).await?;
+            ended = true;
         }
         if ended { Ok(()) } else { Err(AuthError::Unauthorized("no session to end")) }
     }

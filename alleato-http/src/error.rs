@@ -1,0 +1,204 @@
+//! RFC 9457 problem responses: the one shape of every error this API returns.
+
+use alleato_core::auth::AuthError;
+use alleato_core::chats::ChatError;
+use alleato_core::ports::CacheError;
+use alleato_core::store::StoreError;
+use alleato_core::validation::FieldError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The problem document's media type.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error on its way to the client as a problem response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    retry_after: Option<u64>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// Always `about:blank`: the `code` says what went wrong.
+    #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
+    pub kind: &'static str,
+    /// The HTTP status text.
+    #[schema(example = "Not Found")]
+    pub title: String,
+    /// The HTTP status code.
+    #[schema(example = 404)]
+    pub status: u16,
+    /// A stable, machine-readable error code: `bad_request`, `validation_failed`,
+    /// `unauthorized`, `invalid_credentials`, `token_expired`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `rate_limited`, `quota_exceeded`, `upstream_error`, `internal`.
+    #[schema(example = "not_found")]
+    pub code: &'static str,
+    /// What happened, for a human.
+    pub detail: String,
+    /// The invalid fields, for `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorSchema>)]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FieldErrorSchema {
+    /// The field, as named in the request.
+    field: String,
+    /// What is wrong with it.
+    message: String,
+}
+
+impl ApiError {
+    /// An error with a status, code and detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+    }
+
+    /// `400 bad_request`.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+
+    /// `401 unauthorized`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// `403 forbidden`.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// `404 not_found`.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// `422 validation_failed` with the invalid fields.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("{} {}", one.field, one.message),
+            _ => format!("{} fields are invalid", errors.len()),
+        };
+        Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
+    }
+
+    /// `413 payload_too_large`.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds the limit of {limit} bytes"))
+    }
+
+    /// `429` with `Retry-After`.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self { retry_after: Some(retry_after_secs.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail) }
+    }
+
+    /// `500 internal`; the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed to complete the request")
+    }
+
+    /// `503`; the cause is logged, never sent.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "backend unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "internal", "a backend is unavailable; try again shortly")
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: self.detail,
+            errors: self.errors,
+        };
+        let bytes = serde_json::to_vec(&body).expect("problems serialise");
+        let mut res = (self.status, bytes).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::not_found("not found"),
+            StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", format!("{what} already exists")),
+            StoreError::Unavailable(_) => Self::unavailable(&e),
+            _ => Self::internal(&e),
+        }
+    }
+}
+
+impl From<CacheError> for ApiError {
+    fn from(e: CacheError) -> Self {
+        match e {
+            CacheError::Unavailable(_) => Self::unavailable(&e),
+            _ => Self::internal(&e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Validation(errors) => Self::validation(errors),
+            AuthError::EmailTaken => Self::new(StatusCode::CONFLICT, "conflict", "this email is already registered"),
+            AuthError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid email or password")
+            }
+            AuthError::Unauthorized(why) => Self::unauthorized(why),
+            AuthError::TokenExpired => Self::new(StatusCode::UNAUTHORIZED, "token_expired", "the access token has expired"),
+            AuthError::RefreshReused => Self::unauthorized("refresh token reused; the session has been revoked"),
+            AuthError::Store(e) => e.into(),
+            AuthError::Cache(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::Validation(errors) => Self::validation(errors),
+            ChatError::NotFound(id) => Self::not_found(format!("chat {id} not found")),
+            ChatError::Forbidden(id) => Self::forbidden(format!("only the owner can change chat {id}")),
+            ChatError::Store(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Handlers, one module per part of the API.
+
+pub mod auth;
+pub mod chats;
+pub mod meta;

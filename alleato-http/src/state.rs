@@ -1,0 +1,57 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use alleato_core::auth::AuthService;
+use alleato_core::chats::ChatService;
+use alleato_core::models::ModelCatalog;
+use alleato_core::ports::{Clock, Counters, Rng};
+
+/// Settings of the HTTP shell itself.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Origins allowed by CORS (exact matches, e.g. `https://app.example.com`).
+    pub cors_origins: Vec<String>,
+    /// Requests per minute per client IP on `/api/*`.
+    pub rate_limit_per_minute: u64,
+    /// Requests per minute per client IP on login, register and guest.
+    pub auth_rate_limit_per_minute: u64,
+    /// `development`, `production`… shown by `/health`.
+    pub environment: String,
+    /// `native` or `cloudflare`, shown by `/health`.
+    pub runtime: &'static str,
+    /// The server's version, shown by `/health`.
+    pub version: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            rate_limit_per_minute: 300,
+            auth_rate_limit_per_minute: 10,
+            environment: "development".to_owned(),
+            runtime: "native",
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// The shared state of the router: the use cases and the ports the shell itself needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts and sessions.
+    pub auth: Arc<AuthService>,
+    /// Chats.
+    pub chats: Arc<ChatService>,
+    /// The models on offer.
+    pub catalog: Arc<ModelCatalog>,
+    /// Rate-limit counters.
+    pub counters: Arc<dyn Counters>,
+    /// The time (rate-limit windows).
+    pub clock: Arc<dyn Clock>,
+    /// Randomness (request ids).
+    pub rng: Arc<dyn Rng>,
+    /// Shell settings.
+    pub config: Arc<HttpConfig>,
+}
