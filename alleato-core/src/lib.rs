@@ -6,9 +6,11 @@ pub mod chats;
 pub mod id;
 pub mod llm;
 pub mod memory;
+pub mod messages;
 pub mod models;
 pub mod page;
 pub mod ports;
+pub mod signal;
 pub mod store;
 pub mod streams;
 #[cfg(any(test, feature = "testing"))]

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 
 use crate::auth::{DisplayName, Email, UserKind, UserRecord, UserStore};
 use crate::chats::{Chat, ChatListQuery, ChatStore};
-use crate::id::{ChatId, UserId};
+use crate::id::{ChatId, MessageId, UserId};
+use crate::llm::Usage;
+use crate::messages::{DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, UsageStore, Vote};
+use crate::page::Cursor;
 use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -80,6 +83,21 @@ pub struct MemoryStore {
 struct Tables {
     users: HashMap<UserId, UserRecord>,
     chats: HashMap<ChatId, Chat>,
+    messages: HashMap<MessageId, Message>,
+    votes: HashMap<(MessageId, UserId), Vote>,
+    usage: HashMap<(UserId, i64), DailyUsage>,
+}
+
+impl Tables {
+    fn chat_text_matches(&self, chat: &Chat, search: &crate::chats::SearchText) -> bool {
+        search.matches(chat.title.as_str())
+            || self.messages.values().any(|m| m.chat_id == chat.id && search.matches(&m.text()))
+    }
+
+    fn remove_message(&mut self, id: MessageId) -> bool {
+        self.votes.retain(|(m, _), _| *m != id);
+        self.messages.remove(&id).is_some()
+    }
 }
 
 impl MemoryStore {
@@ -159,7 +177,13 @@ impl ChatStore for MemoryStore {
     }
 
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError> {
-        lock(&self.inner).chats.remove(&id).map(|_| ()).ok_or(StoreError::NotFound)
+        let mut t = lock(&self.inner);
+        t.chats.remove(&id).ok_or(StoreError::NotFound)?;
+        let gone: Vec<MessageId> = t.messages.values().filter(|m| m.chat_id == id).map(|m| m.id).collect();
+        for m in gone {
+            t.remove_message(m);
+        }
+        Ok(())
     }
 
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
@@ -170,12 +194,119 @@ impl ChatStore for MemoryStore {
             .values()
             .filter(|c| c.user_id == query.owner)
             .filter(|c| query.after.is_none_or(|a| key(c) < (a.at, a.id)))
-            .filter(|c| query.search.as_ref().is_none_or(|s| s.matches(c.title.as_str())))
+            .filter(|c| query.search.as_ref().is_none_or(|s| t.chat_text_matches(c, s)))
             .cloned()
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(key(c)));
         chats.truncate(query.limit.get() as usize + 1);
         Ok(chats)
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
+        let mut t = lock(&self.inner);
+        if t.messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("message"));
+        }
+        let chat = t.chats.get_mut(&message.chat_id).ok_or(StoreError::NotFound)?;
+        chat.updated_at = chat.updated_at.max(message.created_at);
+        t.messages.insert(message.id, message.clone());
+        Ok(())
+    }
+
+    async fn update_message(&self, message: &Message) -> Result<(), StoreError> {
+        let mut t = lock(&self.inner);
+        let stored = t.messages.get_mut(&message.id).ok_or(StoreError::NotFound)?;
+        stored.parts = message.parts.clone();
+        stored.status = message.status;
+        stored.model = message.model.clone();
+        stored.usage = message.usage;
+        Ok(())
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(lock(&self.inner).messages.get(&id).cloned())
+    }
+
+    async fn list_messages(&self, query: &MessageListQuery) -> Result<Vec<Message>, StoreError> {
+        let t = lock(&self.inner);
+        let key = |m: &Message| (m.created_at, *m.id.as_uuid());
+        let mut messages: Vec<Message> = t
+            .messages
+            .values()
+            .filter(|m| m.chat_id == query.chat_id)
+            .filter(|m| query.before.is_none_or(|b| key(m) < (b.at, b.id)))
+            .cloned()
+            .collect();
+        messages.sort_by_key(|m| std::cmp::Reverse(key(m)));
+        messages.truncate(query.limit.get() as usize + 1);
+        Ok(messages)
+    }
+
+    async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {
+        if lock(&self.inner).remove_message(id) { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError> {
+        let mut t = lock(&self.inner);
+        let gone: Vec<MessageId> = t
+            .messages
+            .values()
+            .filter(|m| m.chat_id == chat_id && (m.created_at, *m.id.as_uuid()) > (after.at, after.id))
+            .map(|m| m.id)
+            .collect();
+        for m in &gone {
+            t.remove_message(*m);
+        }
+        Ok(gone.len() as u64)
+    }
+
+    async fn streaming_messages(&self) -> Result<Vec<Message>, StoreError> {
+        let t = lock(&self.inner);
+        let mut v: Vec<Message> =
+            t.messages.values().filter(|m| m.status == MessageStatus::Streaming).cloned().collect();
+        v.sort_by_key(|m| (m.created_at, *m.id.as_uuid()));
+        Ok(v)
+    }
+
+    async fn upsert_vote(&self, vote: &Vote) -> Result<(), StoreError> {
+        let mut t = lock(&self.inner);
+        if !t.messages.contains_key(&vote.message_id) {
+            return Err(StoreError::NotFound);
+        }
+        t.votes.insert((vote.message_id, vote.user_id), vote.clone());
+        Ok(())
+    }
+
+    async fn votes(&self, chat_id: ChatId) -> Result<Vec<Vote>, StoreError> {
+        let t = lock(&self.inner);
+        let mut v: Vec<Vote> = t.votes.values().filter(|v| v.chat_id == chat_id).cloned().collect();
+        v.sort_by_key(|v| *v.message_id.as_uuid());
+        Ok(v)
+    }
+}
+
+#[async_trait]
+impl UsageStore for MemoryStore {
+    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError> {
+        let mut t = lock(&self.inner);
+        let u = t.usage.entry((user, day)).or_default();
+        u.messages += 1;
+        Ok(u.messages)
+    }
+
+    async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {
+        let mut t = lock(&self.inner);
+        let u = t.usage.entry((user, day)).or_default();
+        u.input_tokens += usage.input_tokens;
+        u.output_tokens += usage.output_tokens;
+        Ok(())
+    }
+
+    async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError> {
+        Ok(lock(&self.inner).usage.get(&(user, day)).copied().unwrap_or_default())
     }
 }
 

@@ -131,6 +131,6 @@ pub struct ChatListQuery {
     pub limit: Limit,
     /// Only chats after this position in (updated_at desc, id desc) order.
     pub after: Option<Cursor>,
-    /// Only chats whose title contains this text.
+    /// Only chats whose title or messages contain this text.
     pub search: Option<SearchText>,
 }

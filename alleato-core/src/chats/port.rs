@@ -32,7 +32,8 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError>;
 
     /// The owner's chats, newest `updated_at` first (ties: higher id first), after the cursor,
-    /// matching the search when given, at most `limit + 1` of them.
+    /// at most `limit + 1` of them. With a search, only chats whose title or any message's
+    /// text contains it ([`SearchText::matches`](super::SearchText::matches) semantics).
     ///
     /// # Errors
     /// Backend failures only.

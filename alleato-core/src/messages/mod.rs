@@ -1,0 +1,14 @@
+//! Messages, votes, usage and the main job: sending a message and streaming the answer.
+
+mod model;
+mod port;
+mod service;
+pub mod ui_stream;
+
+pub use model::{
+    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts,
+};
+pub use port::{MessageStore, Spawner, UsageStore};
+pub use service::{
+    ExportFormat, Generation, MessageConfig, MessageError, MessageService, QuotaConfig, SendInput, Trigger,
+};

@@ -1,0 +1,104 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+
+use super::model::{DailyUsage, Message, MessageListQuery, Vote};
+use crate::id::{ChatId, MessageId, UserId};
+use crate::llm::Usage;
+use crate::page::Cursor;
+use crate::store::StoreError;
+
+/// Durable storage of messages and votes.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Stores a new message and moves its chat's `updated_at` up to the message's time.
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when the chat does not exist; `Conflict("message")` when the id
+    /// is taken.
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// Replaces a message's parts, status, model and usage.
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when it does not exist.
+    async fn update_message(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// The message with this id, or `None`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError>;
+
+    /// A chat's messages older than the cursor (all when `None`), newest first, at most
+    /// `limit + 1` of them.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn list_messages(&self, query: &MessageListQuery) -> Result<Vec<Message>, StoreError>;
+
+    /// Deletes one message (and its votes).
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when it does not exist.
+    async fn delete_message(&self, id: MessageId) -> Result<(), StoreError>;
+
+    /// Deletes every message of the chat after the cursor position, returning how many.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError>;
+
+    /// Every message still marked `streaming`, oldest first: after a restart, those whose
+    /// generation died with the previous process.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn streaming_messages(&self) -> Result<Vec<Message>, StoreError>;
+
+    /// Casts or changes the user's vote on a message.
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when the message does not exist.
+    async fn upsert_vote(&self, vote: &Vote) -> Result<(), StoreError>;
+
+    /// The votes on a chat's messages, oldest message first.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn votes(&self, chat_id: ChatId) -> Result<Vec<Vote>, StoreError>;
+}
+
+/// Per-user, per-day usage counts, durable and atomic.
+#[async_trait]
+pub trait UsageStore: Send + Sync + 'static {
+    /// Adds one message to the user's count for `day` (days since the epoch, UTC) and returns
+    /// the new count. Two concurrent calls never return the same count.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError>;
+
+    /// Adds token usage to the user's totals for `day`.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError>;
+
+    /// The user's totals for `day` (zeros when nothing was recorded).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError>;
+}
+
+/// A boxed task.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs a task in the background, beyond the request that started it: generations belong to
+/// the server, not to the connection.
+pub trait Spawner: Send + Sync + 'static {
+    /// Starts `task` and returns at once.
+    fn spawn(&self, task: Task);
+}

@@ -1,0 +1,866 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_core::Stream;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::model::{DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts};
+use super::port::{MessageStore, Spawner, UsageStore};
+use super::ui_stream::{Metadata, TEXT_ID, UiChunk};
+use crate::auth::{UserKind, UserStore};
+use crate::chats::{Chat, ChatError, ChatService, ChatStore, ChatTitle};
+use crate::id::{ChatId, MessageId, StreamId, UserId};
+use crate::llm::{CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelStream, Usage};
+use crate::models::ModelCatalog;
+use crate::page::{Limit, Page, PageRequest};
+use crate::ports::{CacheError, Clock, KvCache, Rng};
+use crate::signal::Signal;
+use crate::store::StoreError;
+use crate::streams::{EventStream, StreamError, StreamHub, StreamMeta, StreamStatus};
+use crate::time::Timestamp;
+use crate::validation::{FieldError, Validator};
+
+/// Settings of the message use cases.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageConfig {
+    /// How many of the latest messages make the model's context.
+    pub context_messages: u32,
+    /// How long an answer stays in the response cache; zero turns the cache off.
+    pub response_cache_ttl: Duration,
+}
+
+impl Default for MessageConfig {
+    fn default() -> Self {
+        Self { context_messages: 100, response_cache_ttl: Duration::from_secs(3600) }
+    }
+}
+
+/// Messages per user per UTC day.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaConfig {
+    /// For guests.
+    pub guest_daily_messages: u64,
+    /// For registered users (unless an admin set a limit for the user).
+    pub regular_daily_messages: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self { guest_daily_messages: 20, regular_daily_messages: 200 }
+    }
+}
+
+/// What the client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A new user message, answered.
+    Submit,
+    /// Answer the last user message again, replacing the last answer.
+    Regenerate,
+}
+
+/// A request to send a message (or regenerate the answer).
+#[derive(Debug, Clone)]
+pub struct SendInput {
+    /// Submit or regenerate.
+    pub trigger: Trigger,
+    /// The new user message's parts (for `Submit`).
+    pub parts: Vec<Part>,
+    /// A model from the catalog for this answer; the chat's model when absent.
+    pub model: Option<String>,
+}
+
+/// A generation that has started: follow `events` to the end.
+pub struct Generation {
+    /// The stream the generation is logged in.
+    pub stream_id: StreamId,
+    /// The assistant message being written.
+    pub message_id: MessageId,
+    /// Whether the answer comes from the response cache.
+    pub cache_hit: bool,
+    /// The UI message stream chunks, from the first; ends when the generation does.
+    pub events: EventStream,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// `{chat, messages}`.
+    Json,
+    /// A readable transcript.
+    Markdown,
+}
+
+/// The errors of the message use cases.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// Input fields failed validation.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The chat is missing or not the caller's to read.
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    /// The message is missing or not the caller's.
+    #[error("message {0} not found")]
+    MessageNotFound(MessageId),
+    /// A generation is already running in this chat.
+    #[error("a generation is already running in this chat")]
+    Busy,
+    /// The daily message quota is used up.
+    #[error("daily message quota of {limit} reached")]
+    QuotaExceeded {
+        /// The quota.
+        limit: u64,
+        /// Seconds until it resets (midnight UTC).
+        resets_in_secs: u64,
+    },
+    /// The model could not start answering.
+    #[error(transparent)]
+    Upstream(#[from] LlmError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stream hub failed.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The cache failed.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn day_of(t: Timestamp) -> i64 {
+    t.as_millis().div_euclid(DAY_MS)
+}
+
+/// A title from the first message: its first line, whitespace collapsed, at most 80
+/// characters, cut at a word boundary.
+pub fn title_from(text: &str) -> Option<ChatTitle> {
+    const MAX: usize = 80;
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut title = String::new();
+    for w in &words {
+        let extra = usize::from(!title.is_empty()) + w.chars().count();
+        if title.chars().count() + extra > MAX {
+            if title.is_empty() {
+                title = w.chars().take(MAX - 1).collect();
+            }
+            title.push('…');
+            break;
+        }
+        if !title.is_empty() {
+            title.push(' ');
+        }
+        title.push_str(w);
+    }
+    let clean: String = title.chars().filter(|c| !c.is_control()).collect();
+    ChatTitle::parse(&clean).ok()
+}
+
+/// A running generation: set `stop` to end it; `done` is set when its message is saved.
+#[derive(Clone, Default)]
+struct Running {
+    stop: Signal,
+    done: Signal,
+}
+
+/// A cached answer.
+#[derive(Serialize, Deserialize)]
+struct CachedAnswer {
+    text: String,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// Sending messages and streaming answers, history, edits, votes, export, usage.
+pub struct MessageService {
+    chats: Arc<ChatService>,
+    chat_store: Arc<dyn ChatStore>,
+    messages: Arc<dyn MessageStore>,
+    usage: Arc<dyn UsageStore>,
+    users: Arc<dyn UserStore>,
+    hub: Arc<dyn StreamHub>,
+    model: Arc<dyn LanguageModel>,
+    cache: Arc<dyn KvCache>,
+    spawner: Arc<dyn Spawner>,
+    catalog: Arc<ModelCatalog>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    config: MessageConfig,
+    quotas: QuotaConfig,
+    running: Arc<Mutex<HashMap<StreamId, Running>>>,
+}
+
+/// The ports a [`MessageService`] works through.
+pub struct MessagePorts {
+    /// Chat access rules.
+    pub chats: Arc<ChatService>,
+    /// Chats.
+    pub chat_store: Arc<dyn ChatStore>,
+    /// Messages and votes.
+    pub messages: Arc<dyn MessageStore>,
+    /// Daily usage.
+    pub usage: Arc<dyn UsageStore>,
+    /// Users (for quotas).
+    pub users: Arc<dyn UserStore>,
+    /// Stream logs.
+    pub hub: Arc<dyn StreamHub>,
+    /// The models.
+    pub model: Arc<dyn LanguageModel>,
+    /// The response cache.
+    pub cache: Arc<dyn KvCache>,
+    /// Background tasks.
+    pub spawner: Arc<dyn Spawner>,
+    /// The models on offer.
+    pub catalog: Arc<ModelCatalog>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub rng: Arc<dyn Rng>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl MessageService {
+    /// The service over its ports.
+    pub fn new(ports: MessagePorts, config: MessageConfig, quotas: QuotaConfig) -> Self {
+        let MessagePorts { chats, chat_store, messages, usage, users, hub, model, cache, spawner, catalog, clock, rng } =
+            ports;
+        Self {
+            chats,
+            chat_store,
+            messages,
+            usage,
+            users,
+            hub,
+            model,
+            cache,
+            spawner,
+            catalog,
+            clock,
+            rng,
+            config,
+            quotas,
+            running: Arc::default(),
+        }
+    }
+
+    /// Stores the user's message (or prepares a regeneration), starts the model, and returns
+    /// the generation's stream. The generation runs to its end on its own, whether or not
+    /// anyone follows it.
+    ///
+    /// # Errors
+    /// `Chat` (not found / forbidden), `Validation`, `Busy`, `QuotaExceeded`, `Upstream` when
+    /// the model cannot start; nothing is streamed then.
+    pub async fn send(&self, owner: UserId, chat_id: ChatId, input: SendInput) -> Result<Generation, MessageError> {
+        let chat = self.chats.owned(owner, chat_id).await?;
+        let mut v = Validator::new();
+        let model = v
+            .check_opt(
+                "model",
+                input
+                    .model
+                    .as_deref()
+                    .map(|m| self.catalog.get(m).map(|m| m.id.clone()).ok_or("is not an available model")),
+            )
+            .flatten()
+            .unwrap_or_else(|| chat.model.clone());
+        let parts = match input.trigger {
+            Trigger::Submit => match parse_user_parts(input.parts) {
+                Ok(p) => p,
+                Err(errors) => return Err(MessageError::Validation(errors)),
+            },
+            Trigger::Regenerate => Vec::new(),
+        };
+        v.finish().map_err(MessageError::Validation)?;
+
+        let latest = self.latest(chat_id, 1).await?;
+        let last = latest.last();
+        if last.is_some_and(|m| m.status == MessageStatus::Streaming && self.is_running(m)) {
+            return Err(MessageError::Busy);
+        }
+        if input.trigger == Trigger::Regenerate && last.is_none() {
+            return Err(MessageError::Validation(vec![FieldError::new("trigger", "there is no message to regenerate")]));
+        }
+        self.charge_quota(owner).await?;
+
+        let mut now = self.clock.now();
+        if let Some(last) = last {
+            now = now.max(last.created_at.plus_millis(1));
+        }
+        match input.trigger {
+            Trigger::Submit => {
+                let message = Message {
+                    id: MessageId::generate(&*self.clock, &*self.rng),
+                    chat_id,
+                    role: Role::User,
+                    parts,
+                    status: MessageStatus::Complete,
+                    model: None,
+                    usage: None,
+                    stream_id: None,
+                    created_at: now,
+                };
+                self.messages.insert_message(&message).await.map_err(|e| chat_gone(e, chat_id))?;
+                if last.is_none() && chat.title == ChatTitle::default_title() {
+                    self.retitle(chat.clone(), &message.text(), now).await?;
+                }
+                now = now.plus_millis(1);
+            }
+            Trigger::Regenerate => {
+                let last = last.expect("checked above");
+                if last.role == Role::Assistant {
+                    self.messages.delete_message(last.id).await?;
+                }
+            }
+        }
+
+        let context = self.context(chat_id).await?;
+        let request = CompletionRequest { model: model.clone(), messages: context };
+        let cache_key = (input.trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero())
+            .then(|| cache_key(&request));
+        let cached = match &cache_key {
+            Some(key) => self.cached(key).await,
+            None => None,
+        };
+        let cache_hit = cached.is_some();
+        let source = match cached {
+            Some(answer) => replay(answer),
+            None => self.model.stream(request).await?,
+        };
+
+        let stream_id = StreamId::generate(&*self.clock, &*self.rng);
+        self.hub
+            .create(&StreamMeta { id: stream_id, owner, chat_id: Some(chat_id), status: StreamStatus::Open, created_at: now })
+            .await?;
+        let message = Message {
+            id: MessageId::generate(&*self.clock, &*self.rng),
+            chat_id,
+            role: Role::Assistant,
+            parts: Vec::new(),
+            status: MessageStatus::Streaming,
+            model: Some(model),
+            usage: None,
+            stream_id: Some(stream_id),
+            created_at: now,
+        };
+        self.messages.insert_message(&message).await.map_err(|e| chat_gone(e, chat_id))?;
+        let events = self.hub.follow(stream_id, None).await?;
+
+        let running = Running::default();
+        lock(&self.running).insert(stream_id, running.clone());
+        let job = Job {
+            hub: self.hub.clone(),
+            messages: self.messages.clone(),
+            usage: self.usage.clone(),
+            cache: self.cache.clone(),
+            clock: self.clock.clone(),
+            registry: self.running.clone(),
+            owner,
+            message: message.clone(),
+            stream_id,
+            running,
+            cache_put: if cache_hit { None } else { cache_key.map(|k| (k, self.config.response_cache_ttl)) },
+        };
+        self.spawner.spawn(Box::pin(job.run(source)));
+        Ok(Generation { stream_id, message_id: message.id, cache_hit, events })
+    }
+
+    /// Follows the chat's running generation from after `after` (from the start when `None`),
+    /// or `None` when nothing is running.
+    ///
+    /// # Errors
+    /// `Chat` when the chat is not the caller's.
+    pub async fn resume(
+        &self,
+        owner: UserId,
+        chat_id: ChatId,
+        after: Option<u64>,
+    ) -> Result<Option<(StreamId, EventStream)>, MessageError> {
+        self.chats.owned(owner, chat_id).await?;
+        let latest = self.latest(chat_id, 1).await?;
+        let Some(stream_id) = latest
+            .last()
+            .filter(|m| m.status == MessageStatus::Streaming)
+            .and_then(|m| m.stream_id)
+        else {
+            return Ok(None);
+        };
+        match self.hub.follow(stream_id, after).await {
+            Ok(events) => Ok(Some((stream_id, events))),
+            Err(StreamError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops the chat's running generation and waits until its partial answer is saved with
+    /// status `stopped`. Stopping when nothing runs is not an error.
+    ///
+    /// # Errors
+    /// `Chat` when the chat is not the caller's.
+    pub async fn stop(&self, owner: UserId, chat_id: ChatId) -> Result<(), MessageError> {
+        self.chats.owned(owner, chat_id).await?;
+        let latest = self.latest(chat_id, 1).await?;
+        let Some(message) = latest.into_iter().next().filter(|m| m.status == MessageStatus::Streaming) else {
+            return Ok(());
+        };
+        let running = message.stream_id.and_then(|s| lock(&self.running).get(&s).cloned());
+        match running {
+            Some(r) => {
+                r.stop.set();
+                r.done.wait().await;
+            }
+            // No task of this process writes it: it was orphaned by a crash.
+            None => self.finish_orphan(message, MessageStatus::Stopped).await?,
+        }
+        Ok(())
+    }
+
+    /// Marks every answer left `streaming` by a previous process as `error`, with the text its
+    /// stream log holds, and closes those streams. Call once at start-up, before serving.
+    ///
+    /// # Errors
+    /// Storage or stream failures.
+    pub async fn recover_interrupted(&self) -> Result<usize, MessageError> {
+        let orphans = self.messages.streaming_messages().await?;
+        let n = orphans.len();
+        for message in orphans {
+            self.finish_orphan(message, MessageStatus::Error).await?;
+        }
+        Ok(n)
+    }
+
+    async fn finish_orphan(&self, mut message: Message, status: MessageStatus) -> Result<(), MessageError> {
+        let mut text = String::new();
+        if let Some(stream_id) = message.stream_id {
+            let end = match status {
+                MessageStatus::Error => {
+                    UiChunk::Error { error_text: "the server restarted during this answer".to_owned() }.to_json()
+                }
+                _ => UiChunk::Finish.to_json(),
+            };
+            match self.hub.append(stream_id, &end).await {
+                Ok(_) | Err(StreamError::Closed | StreamError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match self.hub.close(stream_id).await {
+                Ok(()) | Err(StreamError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Ok(mut events) = self.hub.follow(stream_id, None).await {
+                while let Some(event) = next(&mut events).await {
+                    if let Some(delta) = UiChunk::delta_of(&event.data) {
+                        text.push_str(&delta);
+                    }
+                }
+            }
+        }
+        message.parts = if text.is_empty() { Vec::new() } else { vec![Part::Text { text }] };
+        message.status = status;
+        match self.messages.update_message(&message).await {
+            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One page of a readable chat's messages: oldest first within the page, pages going back
+    /// in time.
+    ///
+    /// # Errors
+    /// `Chat` when the viewer may not read the chat.
+    pub async fn list(&self, viewer: Option<UserId>, chat_id: ChatId, page: PageRequest) -> Result<Page<Message>, MessageError> {
+        self.chats.get(viewer, chat_id).await?;
+        self.page(chat_id, page).await
+    }
+
+    /// A readable chat with its latest 100 messages (oldest first) and the cursor of older ones.
+    ///
+    /// # Errors
+    /// `Chat` when the viewer may not read the chat.
+    pub async fn chat_with_messages(
+        &self,
+        viewer: Option<UserId>,
+        chat_id: ChatId,
+    ) -> Result<(Chat, Page<Message>), MessageError> {
+        let chat = self.chats.get(viewer, chat_id).await?;
+        let limit = Limit::new(100).expect("100 is a valid limit");
+        let page = self.page(chat_id, PageRequest { limit, after: None }).await?;
+        Ok((chat, page))
+    }
+
+    async fn page(&self, chat_id: ChatId, page: PageRequest) -> Result<Page<Message>, MessageError> {
+        let query = MessageListQuery { chat_id, limit: page.limit, before: page.after };
+        let newest_first = self.messages.list_messages(&query).await?;
+        let mut page = Page::from_overfetch(newest_first, page.limit, Message::cursor);
+        page.items.reverse();
+        Ok(page)
+    }
+
+    /// Every message of a readable chat, oldest first, for export.
+    ///
+    /// # Errors
+    /// `Chat` when the viewer may not read the chat.
+    pub async fn export(&self, viewer: Option<UserId>, chat_id: ChatId) -> Result<(Chat, Vec<Message>), MessageError> {
+        let chat = self.chats.get(viewer, chat_id).await?;
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let query = MessageListQuery { chat_id, limit: Limit::new(100).expect("valid"), before };
+            let batch = self.messages.list_messages(&query).await?;
+            let more = batch.len() > 100;
+            all.extend(batch.into_iter().take(100));
+            if !more {
+                break;
+            }
+            before = all.last().map(Message::cursor);
+        }
+        all.reverse();
+        Ok((chat, all))
+    }
+
+    /// Replaces a user message's parts and removes every later message of the chat.
+    /// Returns the edited message and how many messages were removed.
+    ///
+    /// # Errors
+    /// `MessageNotFound` (also for others' messages), `Validation` for bad parts or a
+    /// non-user message, `Busy` while a generation runs in the chat.
+    pub async fn edit(&self, owner: UserId, id: MessageId, parts: Vec<Part>) -> Result<(Message, u64), MessageError> {
+        let mut message = self.owned_message(owner, id).await?;
+        if message.role != Role::User {
+            return Err(MessageError::Validation(vec![FieldError::new("id", "only user messages can be edited")]));
+        }
+        message.parts = parse_user_parts(parts).map_err(MessageError::Validation)?;
+        let latest = self.latest(message.chat_id, 1).await?;
+        if latest.last().is_some_and(|m| m.status == MessageStatus::Streaming && self.is_running(m)) {
+            return Err(MessageError::Busy);
+        }
+        self.messages.update_message(&message).await?;
+        let removed = self.messages.delete_messages_after(message.chat_id, message.cursor()).await?;
+        Ok((message, removed))
+    }
+
+    /// Deletes a message of the caller's chat.
+    ///
+    /// # Errors
+    /// `MessageNotFound` (also for others' messages).
+    pub async fn delete(&self, owner: UserId, id: MessageId) -> Result<(), MessageError> {
+        self.owned_message(owner, id).await?;
+        match self.messages.delete_message(id).await {
+            Err(StoreError::NotFound) => Err(MessageError::MessageNotFound(id)),
+            other => Ok(other?),
+        }
+    }
+
+    /// Casts or changes the caller's vote on an assistant message of their chat.
+    ///
+    /// # Errors
+    /// `MessageNotFound`; `Validation` for a bad kind or a non-assistant message.
+    pub async fn vote(&self, owner: UserId, id: MessageId, kind: &str) -> Result<Vote, MessageError> {
+        let mut v = Validator::new();
+        let kind = v.check("type", VoteKind::parse(kind));
+        v.finish().map_err(MessageError::Validation)?;
+        let message = self.owned_message(owner, id).await?;
+        if message.role != Role::Assistant {
+            return Err(MessageError::Validation(vec![FieldError::new("messageId", "only assistant messages can be voted on")]));
+        }
+        let vote = Vote {
+            chat_id: message.chat_id,
+            message_id: id,
+            user_id: owner,
+            kind: kind.expect("validated"),
+            updated_at: self.clock.now(),
+        };
+        match self.messages.upsert_vote(&vote).await {
+            Err(StoreError::NotFound) => Err(MessageError::MessageNotFound(id)),
+            other => other.map(|()| vote).map_err(Into::into),
+        }
+    }
+
+    /// The votes in the caller's chat.
+    ///
+    /// # Errors
+    /// `Chat` when it is not the caller's.
+    pub async fn votes(&self, owner: UserId, chat_id: ChatId) -> Result<Vec<Vote>, MessageError> {
+        self.chats.owned(owner, chat_id).await?;
+        Ok(self.messages.votes(chat_id).await?)
+    }
+
+    /// The user's usage today (UTC) and their daily message quota.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn usage_today(&self, user: UserId) -> Result<(DailyUsage, u64), MessageError> {
+        let usage = self.usage.daily_usage(user, day_of(self.clock.now())).await?;
+        Ok((usage, self.quota_of(user).await?))
+    }
+
+    async fn quota_of(&self, user: UserId) -> Result<u64, MessageError> {
+        let record = self.users.user_by_id(user).await?;
+        Ok(match record {
+            Some(r) => r.daily_message_limit.map(u64::from).unwrap_or(match r.user.kind {
+                UserKind::Guest => self.quotas.guest_daily_messages,
+                UserKind::Regular => self.quotas.regular_daily_messages,
+            }),
+            None => 0,
+        })
+    }
+
+    async fn charge_quota(&self, user: UserId) -> Result<(), MessageError> {
+        let limit = self.quota_of(user).await?;
+        let now = self.clock.now();
+        let day = day_of(now);
+        let count = self.usage.count_message(user, day).await?;
+        if count > limit {
+            let resets_in_ms = (day + 1) * DAY_MS - now.as_millis();
+            return Err(MessageError::QuotaExceeded {
+                limit,
+                resets_in_secs: u64::try_from((resets_in_ms + 999) / 1000).unwrap_or(1),
+            });
+        }
+        Ok(())
+    }
+
+    async fn owned_message(&self, owner: UserId, id: MessageId) -> Result<Message, MessageError> {
+        let message = self.messages.message(id).await?.ok_or(MessageError::MessageNotFound(id))?;
+        match self.chats.owned(owner, message.chat_id).await {
+            Ok(_) => Ok(message),
+            Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => Err(MessageError::MessageNotFound(id)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn is_running(&self, m: &Message) -> bool {
+        m.stream_id.is_some_and(|s| lock(&self.running).contains_key(&s))
+    }
+
+    async fn latest(&self, chat_id: ChatId, n: i64) -> Result<Vec<Message>, MessageError> {
+        let query = MessageListQuery { chat_id, limit: Limit::new(n).expect("valid limit"), before: None };
+        let mut messages = self.messages.list_messages(&query).await?;
+        messages.truncate(usize::try_from(n).unwrap_or(1));
+        Ok(messages)
+    }
+
+    async fn context(&self, chat_id: ChatId) -> Result<Vec<ModelMessage>, MessageError> {
+        let n = i64::from(self.config.context_messages.clamp(1, Limit::MAX));
+        let mut messages = self.latest(chat_id, n).await?;
+        messages.reverse();
+        Ok(messages
+            .iter()
+            .filter(|m| m.status != MessageStatus::Streaming)
+            .filter_map(|m| {
+                let text = m.text();
+                let role = match m.role {
+                    Role::User => ModelRole::User,
+                    Role::Assistant => ModelRole::Assistant,
+                    Role::System => ModelRole::System,
+                };
+                (!text.is_empty()).then_some(ModelMessage { role, text })
+            })
+            .collect())
+    }
+
+    async fn retitle(&self, mut chat: Chat, text: &str, now: Timestamp) -> Result<(), MessageError> {
+        if let Some(title) = title_from(text) {
+            chat.title = title;
+            chat.updated_at = now.max(chat.updated_at);
+            match self.chat_store.update_chat(&chat).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn cached(&self, key: &str) -> Option<CachedAnswer> {
+        // A cache failure only costs a model call.
+        let raw = self.cache.get(key).await.ok()??;
+        serde_json::from_slice(&raw).ok()
+    }
+}
+
+fn chat_gone(e: StoreError, chat_id: ChatId) -> MessageError {
+    match e {
+        StoreError::NotFound => MessageError::Chat(ChatError::NotFound(chat_id)),
+        other => other.into(),
+    }
+}
+
+fn cache_key(request: &CompletionRequest) -> String {
+    let mut h = Sha256::new();
+    h.update(request.model.as_bytes());
+    for m in &request.messages {
+        h.update([0u8]);
+        h.update(m.role.as_str().as_bytes());
+        h.update([0u8]);
+        h.update(m.text.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut key = String::from("resp:");
+    for b in digest {
+        key.push_str(&format!("{b:02x}"));
+    }
+    key
+}
+
+/// A cached answer replayed as a model stream, word by word.
+fn replay(answer: CachedAnswer) -> ModelStream {
+    let mut events: Vec<Result<ModelEvent, LlmError>> = Vec::new();
+    let mut word = String::new();
+    for c in answer.text.chars() {
+        if !c.is_whitespace() && !word.is_empty() && word.ends_with(char::is_whitespace) {
+            events.push(Ok(ModelEvent::TextDelta(std::mem::take(&mut word))));
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        events.push(Ok(ModelEvent::TextDelta(word)));
+    }
+    events.push(Ok(ModelEvent::Usage(Usage { input_tokens: answer.input_tokens, output_tokens: answer.output_tokens })));
+    Box::pin(Iter(events.into_iter()))
+}
+
+struct Iter<I>(I);
+
+impl<I: Iterator + Unpin> Stream for Iter<I> {
+    type Item = I::Item;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<Option<I::Item>> {
+        Poll::Ready(self.0.next())
+    }
+}
+
+async fn next<S: Stream + Unpin + ?Sized>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+/// Whichever comes first: the next model event, or the stop signal.
+enum Step {
+    Event(Option<Result<ModelEvent, LlmError>>),
+    Stopped,
+}
+
+/// One generation, run in the background.
+struct Job {
+    hub: Arc<dyn StreamHub>,
+    messages: Arc<dyn MessageStore>,
+    usage: Arc<dyn UsageStore>,
+    cache: Arc<dyn KvCache>,
+    clock: Arc<dyn Clock>,
+    registry: Arc<Mutex<HashMap<StreamId, Running>>>,
+    owner: UserId,
+    message: Message,
+    stream_id: StreamId,
+    running: Running,
+    cache_put: Option<(String, Duration)>,
+}
+
+impl Job {
+    async fn append(&self, chunk: &UiChunk) -> bool {
+        // A failed append (the stream was deleted, or the hub is down) ends the generation;
+        // the outcome is recorded in the message's status.
+        self.hub.append(self.stream_id, &chunk.to_json()).await.is_ok()
+    }
+
+    async fn run(self, mut source: ModelStream) {
+        let mut text = String::new();
+        let mut usage = None;
+        let mut failure = None;
+        let mut stopped = false;
+        let mut alive = self.append(&UiChunk::Start { message_id: self.message.id.to_string() }).await
+            && self.append(&UiChunk::StartStep).await
+            && self.append(&UiChunk::TextStart { id: TEXT_ID.to_owned() }).await;
+        while alive {
+            let stop = self.running.stop.wait();
+            let mut stop = std::pin::pin!(stop);
+            let step = std::future::poll_fn(|cx| {
+                if std::future::Future::poll(stop.as_mut(), cx).is_ready() {
+                    return Poll::Ready(Step::Stopped);
+                }
+                source.as_mut().poll_next(cx).map(Step::Event)
+            })
+            .await;
+            match step {
+                Step::Stopped => {
+                    stopped = true;
+                    break;
+                }
+                Step::Event(None) => break,
+                Step::Event(Some(Ok(ModelEvent::TextDelta(delta)))) => {
+                    if delta.is_empty() {
+                        continue;
+                    }
+                    alive = self.append(&UiChunk::TextDelta { id: TEXT_ID.to_owned(), delta: delta.clone() }).await;
+                    text.push_str(&delta);
+                }
+                Step::Event(Some(Ok(ModelEvent::Usage(u)))) => usage = Some(u),
+                Step::Event(Some(Err(e))) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        // A hub that refuses appends (the stream was deleted) ends the generation as stopped.
+        stopped |= !alive;
+        let status = if failure.is_some() {
+            MessageStatus::Error
+        } else if stopped {
+            MessageStatus::Stopped
+        } else {
+            MessageStatus::Complete
+        };
+        if let Some(e) = &failure {
+            self.append(&UiChunk::Error { error_text: e.to_string() }).await;
+        } else if alive {
+            let model = self.message.model.clone().unwrap_or_default();
+            let _ = self.append(&UiChunk::TextEnd { id: TEXT_ID.to_owned() }).await
+                && self.append(&UiChunk::FinishStep).await
+                && self
+                    .append(&UiChunk::MessageMetadata {
+                        message_metadata: Metadata { model, usage: usage.unwrap_or_default().into() },
+                    })
+                    .await
+                && self.append(&UiChunk::Finish).await;
+        }
+
+        let mut message = self.message.clone();
+        message.parts = if text.is_empty() { Vec::new() } else { vec![Part::Text { text: text.clone() }] };
+        message.status = status;
+        message.usage = usage;
+        let _ = self.messages.update_message(&message).await;
+        if let Some(u) = usage {
+            let _ = self.usage.add_tokens(self.owner, day_of(self.clock.now()), u).await;
+        }
+        if let (MessageStatus::Complete, Some((key, ttl))) = (status, &self.cache_put) {
+            let u = usage.unwrap_or_default();
+            let answer = CachedAnswer { text, input_tokens: u.input_tokens, output_tokens: u.output_tokens };
+            let raw = serde_json::to_vec(&answer).expect("answers serialise");
+            let _ = self.cache.put(key, &raw, *ttl).await;
+        }
+        let _ = self.hub.close(self.stream_id).await;
+        lock(&self.registry).remove(&self.stream_id);
+        self.running.done.set();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_come_from_the_first_line() {
+        assert_eq!(title_from("  Hello   there \nsecond line").unwrap().as_str(), "Hello there");
+        let long = "word ".repeat(40);
+        let t = title_from(&long).unwrap();
+        assert!(t.as_str().chars().count() <= 81 && t.as_str().ends_with('…'), "{}", t.as_str());
+        assert_eq!(title_from("   \n  "), None);
+        assert_eq!(title_from(&"x".repeat(500)).unwrap().as_str().chars().count(), 80);
+    }
+}
