@@ -109,6 +109,8 @@ pub struct TokensResponse {
 pub struct MeResponse {
     /// The caller.
     pub user: UserBody,
+    /// Today's usage and quota.
+    pub usage: UsageTodayBody,
 }
 
 /// `{"success": true}`.
@@ -190,7 +192,7 @@ pub struct ChatDetailResponse {
     /// The chat.
     pub chat: ChatBody,
     /// Its latest messages, oldest first.
-    pub messages: Vec<serde_json::Value>,
+    pub messages: Vec<MessageBody>,
     /// Cursor for older messages (`GET /chats/{id}/messages`), `null` when there are none.
     pub messages_cursor: Option<String>,
 }
@@ -291,4 +293,253 @@ pub struct HealthResponse {
     pub runtime: &'static str,
     /// The default model.
     pub model: String,
+}
+
+/// One part of a message, as in the AI SDK's `UIMessage`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PartBody {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A file.
+    File {
+        /// Its media type.
+        #[serde(rename = "mediaType")]
+        media_type: String,
+        /// Where to download it.
+        url: String,
+        /// Its name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+    },
+}
+
+impl From<&alleato_core::messages::Part> for PartBody {
+    fn from(p: &alleato_core::messages::Part) -> Self {
+        use alleato_core::messages::Part;
+        match p {
+            Part::Text { text } => Self::Text { text: text.clone() },
+            Part::File { media_type, url, filename } => {
+                Self::File { media_type: media_type.clone(), url: url.clone(), filename: filename.clone() }
+            }
+        }
+    }
+}
+
+/// Token usage of an answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageBody {
+    /// Tokens read.
+    pub input_tokens: u64,
+    /// Tokens written.
+    pub output_tokens: u64,
+}
+
+/// A message, as clients see one.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageBody {
+    /// UUID v7.
+    pub id: String,
+    /// Its chat.
+    pub chat_id: String,
+    /// `user`, `assistant` or `system`.
+    #[schema(example = "assistant")]
+    pub role: &'static str,
+    /// Content, as AI SDK UIMessage parts.
+    pub parts: Vec<PartBody>,
+    /// `complete`, `streaming`, `stopped` or `error`.
+    #[schema(example = "complete")]
+    pub status: &'static str,
+    /// The model that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Tokens it cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageBody>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl From<&alleato_core::messages::Message> for MessageBody {
+    fn from(m: &alleato_core::messages::Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            chat_id: m.chat_id.to_string(),
+            role: m.role.as_str(),
+            parts: m.parts.iter().map(PartBody::from).collect(),
+            status: m.status.as_str(),
+            model: m.model.clone(),
+            usage: m.usage.map(|u| UsageBody { input_tokens: u.input_tokens, output_tokens: u.output_tokens }),
+            created_at: m.created_at.to_string(),
+        }
+    }
+}
+
+/// A page of messages.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageListResponse {
+    /// Oldest first within the page.
+    pub messages: Vec<MessageBody>,
+    /// Cursor of the previous (older) page; `null` at the beginning of the chat.
+    pub next_cursor: Option<String>,
+}
+
+/// `PATCH /messages/{id}`: new parts, or plain text.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EditMessageRequest {
+    /// UIMessage parts.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub parts: Option<serde_json::Value>,
+    /// Plain text, instead of parts.
+    pub content: Option<String>,
+}
+
+/// An edited message and how many later messages went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EditMessageResponse {
+    /// The message as edited.
+    pub message: MessageBody,
+    /// How many later messages were removed.
+    pub removed: u64,
+}
+
+/// `POST /messages/{id}/vote`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VoteRequest {
+    /// `up` or `down`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A vote.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteBody {
+    /// The chat.
+    pub chat_id: String,
+    /// The message.
+    pub message_id: String,
+    /// `up` or `down`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// When it was cast.
+    pub updated_at: String,
+}
+
+impl From<&alleato_core::messages::Vote> for VoteBody {
+    fn from(v: &alleato_core::messages::Vote) -> Self {
+        Self {
+            chat_id: v.chat_id.to_string(),
+            message_id: v.message_id.to_string(),
+            kind: v.kind.as_str(),
+            updated_at: v.updated_at.to_string(),
+        }
+    }
+}
+
+/// `{vote}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoteResponse {
+    /// The vote.
+    pub vote: VoteBody,
+}
+
+/// `{votes}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VotesResponse {
+    /// The chat's votes.
+    pub votes: Vec<VoteBody>,
+}
+
+/// A stream, as clients see one.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamBody {
+    /// UUID.
+    pub id: String,
+    /// The chat it belongs to, if any.
+    pub chat_id: Option<String>,
+    /// `open` or `closed`.
+    pub status: &'static str,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl From<&alleato_core::streams::StreamMeta> for StreamBody {
+    fn from(s: &alleato_core::streams::StreamMeta) -> Self {
+        Self {
+            id: s.id.to_string(),
+            chat_id: s.chat_id.map(|c| c.to_string()),
+            status: s.status.as_str(),
+            created_at: s.created_at.to_string(),
+        }
+    }
+}
+
+/// `{stream}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamResponse {
+    /// The stream.
+    pub stream: StreamBody,
+}
+
+/// `POST /streams`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateStreamRequest {
+    /// One of the caller's chats.
+    pub chat_id: Option<String>,
+}
+
+/// `POST /streams/{id}/append`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AppendRequest {
+    /// Any JSON value.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// `{seq}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppendResponse {
+    /// The event's sequence number.
+    pub seq: u64,
+}
+
+/// `?after=` of stream reads.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AfterQuery {
+    /// Only events with a greater sequence number (the `Last-Event-ID` header wins).
+    #[param(value_type = Option<u64>)]
+    pub after: Option<String>,
+}
+
+/// `?format=` of exports.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default) or `markdown`.
+    pub format: Option<String>,
+}
+
+/// Today's usage (UTC) and the daily quota.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageTodayBody {
+    /// Messages sent today.
+    pub messages: u64,
+    /// The daily message quota.
+    pub message_limit: u64,
+    /// Tokens read by the model today.
+    pub input_tokens: u64,
+    /// Tokens written by the model today.
+    pub output_tokens: u64,
 }

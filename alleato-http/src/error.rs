@@ -2,6 +2,8 @@
 
 use alleato_core::auth::AuthError;
 use alleato_core::chats::ChatError;
+use alleato_core::messages::MessageError;
+use alleato_core::streams::{StreamError, StreamUseError};
 use alleato_core::ports::CacheError;
 use alleato_core::store::StoreError;
 use alleato_core::validation::FieldError;
@@ -198,6 +200,57 @@ impl From<ChatError> for ApiError {
             ChatError::NotFound(id) => Self::not_found(format!("chat {id} not found")),
             ChatError::Forbidden(id) => Self::forbidden(format!("only the owner can change chat {id}")),
             ChatError::Store(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<StreamError> for ApiError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::NotFound => Self::not_found("stream not found"),
+            StreamError::Closed => Self::new(StatusCode::CONFLICT, "conflict", "the stream is closed"),
+            StreamError::Unavailable(_) => Self::unavailable(&e),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<MessageError> for ApiError {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::Validation(errors) => Self::validation(errors),
+            MessageError::Chat(e) => e.into(),
+            MessageError::MessageNotFound(id) => Self::not_found(format!("message {id} not found")),
+            MessageError::Busy => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "a generation is already running in this chat; stop it or wait for it to finish",
+            ),
+            MessageError::QuotaExceeded { limit, resets_in_secs } => Self::too_many(
+                "quota_exceeded",
+                format!("the daily quota of {limit} messages is used up; it resets at midnight UTC"),
+                resets_in_secs,
+            ),
+            MessageError::Upstream(e) => {
+                tracing::warn!(error = %e, "model failed to start");
+                Self::new(StatusCode::BAD_GATEWAY, "upstream_error", format!("the model could not answer: {e}"))
+            }
+            MessageError::Store(e) => e.into(),
+            MessageError::Stream(e) => e.into(),
+            MessageError::Cache(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<StreamUseError> for ApiError {
+    fn from(e: StreamUseError) -> Self {
+        match e {
+            StreamUseError::NotFound(id) => Self::not_found(format!("stream {id} not found")),
+            StreamUseError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
+            StreamUseError::Chat(e) => e.into(),
+            StreamUseError::Hub(e) => e.into(),
             other => Self::internal(&other),
         }
     }

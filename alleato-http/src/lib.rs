@@ -7,6 +7,7 @@ pub mod extract;
 pub mod jwt;
 pub mod middleware;
 pub mod routes;
+pub mod sse;
 pub mod state;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub use jwt::JwtCodec;
 pub use middleware::ClientIp;
 pub use state::{AppState, HttpConfig};
 
-use routes::{auth, chats, meta};
+use routes::{auth, chats, messages, meta, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +35,8 @@ use routes::{auth, chats, meta};
     tags(
         (name = "auth", description = "Accounts, guests and sessions"),
         (name = "chats", description = "Chats"),
+        (name = "messages", description = "Messages, generations and votes"),
+        (name = "streams", description = "Event logs with live followers"),
         (name = "public", description = "What anyone may read"),
         (name = "meta", description = "Health and this document"),
     ),
@@ -68,6 +71,18 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(chats::list, chats::create))
         .routes(routes!(chats::get, chats::update, chats::delete))
         .routes(routes!(chats::public))
+        .routes(routes!(messages::send, messages::list))
+        .routes(routes!(messages::send_ai_sdk))
+        .routes(routes!(messages::resume))
+        .routes(routes!(messages::resume_ai_sdk))
+        .routes(routes!(messages::stop))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(messages::vote))
+        .routes(routes!(messages::votes))
+        .routes(routes!(messages::export))
+        .routes(routes!(streams::create))
+        .routes(routes!(streams::follow, streams::close))
+        .routes(routes!(streams::append))
 }
 
 /// The OpenAPI document of exactly the routes [`router`] serves.

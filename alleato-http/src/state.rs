@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use alleato_core::auth::AuthService;
 use alleato_core::chats::ChatService;
+use alleato_core::messages::MessageService;
+use alleato_core::streams::StreamService;
 use alleato_core::models::ModelCatalog;
 use alleato_core::ports::{Clock, Counters, Rng};
 
@@ -22,6 +24,8 @@ pub struct HttpConfig {
     pub runtime: &'static str,
     /// The server's version, shown by `/health`.
     pub version: String,
+    /// Seconds between `: ping` comments on idle SSE streams.
+    pub sse_keep_alive_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -33,6 +37,7 @@ impl Default for HttpConfig {
             environment: "development".to_owned(),
             runtime: "native",
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            sse_keep_alive_secs: 15,
         }
     }
 }
@@ -44,6 +49,10 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Chats.
     pub chats: Arc<ChatService>,
+    /// Messages and generations.
+    pub messages: Arc<MessageService>,
+    /// Client-owned streams.
+    pub streams: Arc<StreamService>,
     /// The models on offer.
     pub catalog: Arc<ModelCatalog>,
     /// Rate-limit counters.

@@ -10,5 +10,6 @@ pub use model::{
 };
 pub use port::{MessageStore, Spawner, UsageStore};
 pub use service::{
-    ExportFormat, Generation, MessageConfig, MessageError, MessageService, QuotaConfig, SendInput, Trigger,
+    ExportFormat, Generation, MessageConfig, MessageError, MessagePorts, MessageService, QuotaConfig, SendInput, Trigger,
+    title_from,
 };

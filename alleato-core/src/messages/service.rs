@@ -19,7 +19,7 @@ use crate::page::{Limit, Page, PageRequest};
 use crate::ports::{CacheError, Clock, KvCache, Rng};
 use crate::signal::Signal;
 use crate::store::StoreError;
-use crate::streams::{EventStream, StreamError, StreamHub, StreamMeta, StreamStatus};
+use crate::streams::{EventStream, GenerationProbe, StreamError, StreamHub, StreamMeta, StreamStatus};
 use crate::time::Timestamp;
 use crate::validation::{FieldError, Validator};
 
@@ -637,8 +637,13 @@ impl MessageService {
         }
     }
 
+    /// Whether a generation of this process is writing `stream` now.
+    pub fn is_generating(&self, stream: StreamId) -> bool {
+        lock(&self.running).contains_key(&stream)
+    }
+
     fn is_running(&self, m: &Message) -> bool {
-        m.stream_id.is_some_and(|s| lock(&self.running).contains_key(&s))
+        m.stream_id.is_some_and(|s| self.is_generating(s))
     }
 
     async fn latest(&self, chat_id: ChatId, n: i64) -> Result<Vec<Message>, MessageError> {
@@ -683,6 +688,12 @@ impl MessageService {
         // A cache failure only costs a model call.
         let raw = self.cache.get(key).await.ok()??;
         serde_json::from_slice(&raw).ok()
+    }
+}
+
+impl GenerationProbe for MessageService {
+    fn is_generating(&self, stream: StreamId) -> bool {
+        MessageService::is_generating(self, stream)
     }
 }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use crate::body::{
     AuthResponse, LoginRequest, LogoutRequest, MeResponse, RefreshRequest, RegisterRequest, SuccessResponse,
-    TokensResponse, UserBody,
+    TokensResponse, UsageTodayBody, UserBody,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, Auth, OptionalJson};
@@ -108,5 +108,14 @@ pub async fn logout(
     ))]
 pub async fn me(State(state): State<AppState>, Auth(ctx): Auth) -> Result<Json<MeResponse>, ApiError> {
     let record = state.auth.me(&ctx).await?;
-    Ok(Json(MeResponse { user: UserBody::from(&record.user) }))
+    let (usage, limit) = state.messages.usage_today(ctx.user_id).await?;
+    Ok(Json(MeResponse {
+        user: UserBody::from(&record.user),
+        usage: UsageTodayBody {
+            messages: usage.messages,
+            message_limit: limit,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        },
+    }))
 }

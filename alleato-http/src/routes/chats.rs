@@ -1,13 +1,12 @@
 //! `/api/v1/chats` and `/api/v1/public/chats`.
 
-use alleato_core::ChatId;
-use alleato_core::chats::{Chat, Visibility};
+use alleato_core::{ChatId, UserId};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::body::{
-    ChatBody, ChatDetailResponse, ChatListQuery, ChatListResponse, ChatRequest, ChatResponse, PageQuery,
+    ChatBody, ChatDetailResponse, ChatListQuery, ChatListResponse, ChatRequest, ChatResponse, MessageBody, PageQuery,
     SuccessResponse,
 };
 use crate::error::{ApiError, Problem};
@@ -18,8 +17,13 @@ fn chat_id(raw: &str) -> Result<ChatId, ApiError> {
     path_id(raw, &format!("chat {raw}"))
 }
 
-fn detail(chat: &Chat) -> ChatDetailResponse {
-    ChatDetailResponse { chat: ChatBody::from(chat), messages: Vec::new(), messages_cursor: None }
+async fn detail(state: &AppState, viewer: Option<UserId>, id: ChatId) -> Result<ChatDetailResponse, ApiError> {
+    let (chat, page) = state.messages.chat_with_messages(viewer, id).await?;
+    Ok(ChatDetailResponse {
+        chat: ChatBody::from(&chat),
+        messages: page.items.iter().map(MessageBody::from).collect(),
+        messages_cursor: page.next_cursor,
+    })
 }
 
 /// The caller's chats, newest activity first.
@@ -67,8 +71,7 @@ pub async fn get(
     caller: Option<Auth>,
     Path(id): Path<String>,
 ) -> Result<Json<ChatDetailResponse>, ApiError> {
-    let chat = state.chats.get(caller.map(|a| a.0.user_id), chat_id(&id)?).await?;
-    Ok(Json(detail(&chat)))
+    Ok(Json(detail(&state, caller.map(|a| a.0.user_id), chat_id(&id)?).await?))
 }
 
 /// Change a chat's title, visibility or model.
@@ -115,8 +118,6 @@ pub async fn delete(
         (status = 404, description = "No such public chat", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn public(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ChatDetailResponse>, ApiError> {
-    let id = chat_id(&id)?;
-    let chat = state.chats.get(None, id).await?;
-    debug_assert_eq!(chat.visibility, Visibility::Public);
-    Ok(Json(detail(&chat)))
+    // Anonymous viewers see public chats only.
+    Ok(Json(detail(&state, None, chat_id(&id)?).await?))
 }

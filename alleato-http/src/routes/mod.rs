@@ -3,3 +3,5 @@
 pub mod auth;
 pub mod chats;
 pub mod meta;
+pub mod messages;
+pub mod streams;

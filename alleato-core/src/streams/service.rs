@@ -1,0 +1,123 @@
+use std::sync::Arc;
+
+use super::port::{EventStream, StreamError, StreamHub, StreamId, StreamMeta, StreamStatus};
+use crate::chats::{ChatError, ChatService};
+use crate::id::{ChatId, UserId};
+use crate::ports::{Clock, Rng};
+
+/// The errors of the stream use cases.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamUseError {
+    /// No such stream, or not the caller's.
+    #[error("stream {0} not found")]
+    NotFound(StreamId),
+    /// The stream is closed, or written by a running generation.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The chat named is not the caller's.
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    /// The hub failed.
+    #[error(transparent)]
+    Hub(StreamError),
+}
+
+/// Tells whether a stream is being written by a generation of this server.
+pub trait GenerationProbe: Send + Sync + 'static {
+    /// Whether a generation is appending to `stream` right now.
+    fn is_generating(&self, stream: StreamId) -> bool;
+}
+
+/// Client-owned streams: create, follow, append, close. Only the owner may touch a stream.
+pub struct StreamService {
+    hub: Arc<dyn StreamHub>,
+    chats: Arc<ChatService>,
+    generations: Arc<dyn GenerationProbe>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+}
+
+impl StreamService {
+    /// The service over its ports.
+    pub fn new(
+        hub: Arc<dyn StreamHub>,
+        chats: Arc<ChatService>,
+        generations: Arc<dyn GenerationProbe>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Self {
+        Self { hub, chats, generations, clock, rng }
+    }
+
+    /// Opens a new stream, optionally tied to one of the caller's chats.
+    ///
+    /// # Errors
+    /// `Chat` when the chat is not the caller's.
+    pub async fn create(&self, owner: UserId, chat_id: Option<ChatId>) -> Result<StreamMeta, StreamUseError> {
+        if let Some(chat) = chat_id {
+            self.chats.owned(owner, chat).await?;
+        }
+        let meta = StreamMeta {
+            id: StreamId::generate(&*self.clock, &*self.rng),
+            owner,
+            chat_id,
+            status: StreamStatus::Open,
+            created_at: self.clock.now(),
+        };
+        self.hub.create(&meta).await.map_err(StreamUseError::Hub)?;
+        Ok(meta)
+    }
+
+    /// The caller's stream.
+    ///
+    /// # Errors
+    /// `NotFound` for missing streams and for other users' streams alike.
+    pub async fn get(&self, owner: UserId, id: StreamId) -> Result<StreamMeta, StreamUseError> {
+        match self.hub.meta(id).await.map_err(StreamUseError::Hub)? {
+            Some(meta) if meta.owner == owner => Ok(meta),
+            _ => Err(StreamUseError::NotFound(id)),
+        }
+    }
+
+    /// Events after `after`, then live ones until the stream closes.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn follow(&self, owner: UserId, id: StreamId, after: Option<u64>) -> Result<EventStream, StreamUseError> {
+        self.get(owner, id).await?;
+        self.hub.follow(id, after).await.map_err(|e| self.hub_error(id, e))
+    }
+
+    /// Appends one JSON event.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` when the stream is closed or belongs to a running generation.
+    pub async fn append(&self, owner: UserId, id: StreamId, data: &str) -> Result<u64, StreamUseError> {
+        self.get(owner, id).await?;
+        if self.generations.is_generating(id) {
+            return Err(StreamUseError::Conflict("this stream is written by a running generation"));
+        }
+        self.hub.append(id, data).await.map_err(|e| self.hub_error(id, e))
+    }
+
+    /// Closes the stream: followers get the end; the log stays readable until it expires.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` for a running generation's stream (stop the chat instead).
+    pub async fn close(&self, owner: UserId, id: StreamId) -> Result<(), StreamUseError> {
+        self.get(owner, id).await?;
+        if self.generations.is_generating(id) {
+            return Err(StreamUseError::Conflict("this stream is written by a running generation; stop the chat instead"));
+        }
+        self.hub.close(id).await.map_err(|e| self.hub_error(id, e))
+    }
+
+    fn hub_error(&self, id: StreamId, e: StreamError) -> StreamUseError {
+        match e {
+            StreamError::NotFound => StreamUseError::NotFound(id),
+            StreamError::Closed => StreamUseError::Conflict("the stream is closed"),
+            other => StreamUseError::Hub(other),
+        }
+    }
+}
