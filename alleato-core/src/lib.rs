@@ -15,6 +15,8 @@ pub mod store;
 pub mod streams;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing_messages;
 pub mod time;
 pub mod validation;
 

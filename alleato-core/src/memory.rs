@@ -12,7 +12,9 @@ use crate::auth::{DisplayName, Email, UserKind, UserRecord, UserStore};
 use crate::chats::{Chat, ChatListQuery, ChatStore};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::llm::Usage;
-use crate::messages::{DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, UsageStore, Vote};
+use crate::messages::{
+    DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, UsageStore, Vote,
+};
 use crate::page::Cursor;
 use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
@@ -64,7 +66,10 @@ impl SeededRng {
 impl Rng for SeededRng {
     fn fill(&self, dest: &mut [u8]) {
         for chunk in dest.chunks_mut(8) {
-            let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self
+                .0
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+                .wrapping_add(0x9E37_79B9_7F4A_7C15);
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^= z >> 31;
@@ -91,7 +96,10 @@ struct Tables {
 impl Tables {
     fn chat_text_matches(&self, chat: &Chat, search: &crate::chats::SearchText) -> bool {
         search.matches(chat.title.as_str())
-            || self.messages.values().any(|m| m.chat_id == chat.id && search.matches(&m.text()))
+            || self
+                .messages
+                .values()
+                .any(|m| m.chat_id == chat.id && search.matches(&m.text()))
     }
 
     fn remove_message(&mut self, id: MessageId) -> bool {
@@ -115,7 +123,9 @@ impl UserStore for MemoryStore {
             return Err(StoreError::Conflict("user"));
         }
         if let Some(email) = &user.user.email
-            && t.users.values().any(|u| u.user.email.as_ref() == Some(email))
+            && t.users
+                .values()
+                .any(|u| u.user.email.as_ref() == Some(email))
         {
             return Err(StoreError::Conflict("email"));
         }
@@ -128,7 +138,11 @@ impl UserStore for MemoryStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        Ok(lock(&self.inner).users.values().find(|u| u.user.email.as_ref() == Some(email)).cloned())
+        Ok(lock(&self.inner)
+            .users
+            .values()
+            .find(|u| u.user.email.as_ref() == Some(email))
+            .cloned())
     }
 
     async fn upgrade_guest(
@@ -139,10 +153,17 @@ impl UserStore for MemoryStore {
         password_hash: &str,
     ) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
-        if t.users.values().any(|u| u.user.email.as_ref() == Some(email)) {
+        if t.users
+            .values()
+            .any(|u| u.user.email.as_ref() == Some(email))
+        {
             return Err(StoreError::Conflict("email"));
         }
-        let user = t.users.get_mut(&id).filter(|u| u.user.kind == UserKind::Guest).ok_or(StoreError::NotFound)?;
+        let user = t
+            .users
+            .get_mut(&id)
+            .filter(|u| u.user.kind == UserKind::Guest)
+            .ok_or(StoreError::NotFound)?;
         user.user.kind = UserKind::Regular;
         user.user.email = Some(email.clone());
         user.user.name = name.cloned();
@@ -179,7 +200,12 @@ impl ChatStore for MemoryStore {
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
         t.chats.remove(&id).ok_or(StoreError::NotFound)?;
-        let gone: Vec<MessageId> = t.messages.values().filter(|m| m.chat_id == id).map(|m| m.id).collect();
+        let gone: Vec<MessageId> = t
+            .messages
+            .values()
+            .filter(|m| m.chat_id == id)
+            .map(|m| m.id)
+            .collect();
         for m in gone {
             t.remove_message(m);
         }
@@ -194,7 +220,12 @@ impl ChatStore for MemoryStore {
             .values()
             .filter(|c| c.user_id == query.owner)
             .filter(|c| query.after.is_none_or(|a| key(c) < (a.at, a.id)))
-            .filter(|c| query.search.as_ref().is_none_or(|s| t.chat_text_matches(c, s)))
+            .filter(|c| {
+                query
+                    .search
+                    .as_ref()
+                    .is_none_or(|s| t.chat_text_matches(c, s))
+            })
             .cloned()
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(key(c)));
@@ -210,7 +241,10 @@ impl MessageStore for MemoryStore {
         if t.messages.contains_key(&message.id) {
             return Err(StoreError::Conflict("message"));
         }
-        let chat = t.chats.get_mut(&message.chat_id).ok_or(StoreError::NotFound)?;
+        let chat = t
+            .chats
+            .get_mut(&message.chat_id)
+            .ok_or(StoreError::NotFound)?;
         chat.updated_at = chat.updated_at.max(message.created_at);
         t.messages.insert(message.id, message.clone());
         Ok(())
@@ -218,7 +252,10 @@ impl MessageStore for MemoryStore {
 
     async fn update_message(&self, message: &Message) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
-        let stored = t.messages.get_mut(&message.id).ok_or(StoreError::NotFound)?;
+        let stored = t
+            .messages
+            .get_mut(&message.id)
+            .ok_or(StoreError::NotFound)?;
         stored.parts = message.parts.clone();
         stored.status = message.status;
         stored.model = message.model.clone();
@@ -246,15 +283,25 @@ impl MessageStore for MemoryStore {
     }
 
     async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {
-        if lock(&self.inner).remove_message(id) { Ok(()) } else { Err(StoreError::NotFound) }
+        if lock(&self.inner).remove_message(id) {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 
-    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError> {
+    async fn delete_messages_after(
+        &self,
+        chat_id: ChatId,
+        after: Cursor,
+    ) -> Result<u64, StoreError> {
         let mut t = lock(&self.inner);
         let gone: Vec<MessageId> = t
             .messages
             .values()
-            .filter(|m| m.chat_id == chat_id && (m.created_at, *m.id.as_uuid()) > (after.at, after.id))
+            .filter(|m| {
+                m.chat_id == chat_id && (m.created_at, *m.id.as_uuid()) > (after.at, after.id)
+            })
             .map(|m| m.id)
             .collect();
         for m in &gone {
@@ -265,8 +312,12 @@ impl MessageStore for MemoryStore {
 
     async fn streaming_messages(&self) -> Result<Vec<Message>, StoreError> {
         let t = lock(&self.inner);
-        let mut v: Vec<Message> =
-            t.messages.values().filter(|m| m.status == MessageStatus::Streaming).cloned().collect();
+        let mut v: Vec<Message> = t
+            .messages
+            .values()
+            .filter(|m| m.status == MessageStatus::Streaming)
+            .cloned()
+            .collect();
         v.sort_by_key(|m| (m.created_at, *m.id.as_uuid()));
         Ok(v)
     }
@@ -276,13 +327,19 @@ impl MessageStore for MemoryStore {
         if !t.messages.contains_key(&vote.message_id) {
             return Err(StoreError::NotFound);
         }
-        t.votes.insert((vote.message_id, vote.user_id), vote.clone());
+        t.votes
+            .insert((vote.message_id, vote.user_id), vote.clone());
         Ok(())
     }
 
     async fn votes(&self, chat_id: ChatId) -> Result<Vec<Vote>, StoreError> {
         let t = lock(&self.inner);
-        let mut v: Vec<Vote> = t.votes.values().filter(|v| v.chat_id == chat_id).cloned().collect();
+        let mut v: Vec<Vote> = t
+            .votes
+            .values()
+            .filter(|v| v.chat_id == chat_id)
+            .cloned()
+            .collect();
         v.sort_by_key(|v| *v.message_id.as_uuid());
         Ok(v)
     }
@@ -306,7 +363,11 @@ impl UsageStore for MemoryStore {
     }
 
     async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError> {
-        Ok(lock(&self.inner).usage.get(&(user, day)).copied().unwrap_or_default())
+        Ok(lock(&self.inner)
+            .usage
+            .get(&(user, day))
+            .copied()
+            .unwrap_or_default())
     }
 }
 
@@ -319,7 +380,10 @@ pub struct MemoryCache {
 impl MemoryCache {
     /// An empty cache.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, entries: Mutex::new(HashMap::new()) }
+        Self {
+            clock,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Drops every expired entry; call it now and then to bound memory.
@@ -365,7 +429,10 @@ pub struct MemoryCounters {
 impl MemoryCounters {
     /// No counters yet.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, counters: Mutex::new(HashMap::new()) }
+        Self {
+            clock,
+            counters: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Drops every counter whose window has passed.
@@ -377,14 +444,23 @@ impl MemoryCounters {
 
 #[async_trait]
 impl Counters for MemoryCounters {
-    async fn increment(&self, key: &str, by: u64, window: Duration) -> Result<CounterValue, CacheError> {
+    async fn increment(
+        &self,
+        key: &str,
+        by: u64,
+        window: Duration,
+    ) -> Result<CounterValue, CacheError> {
         let now = self.clock.now();
         let mut counters = lock(&self.counters);
-        let c = counters
-            .entry(key.to_owned())
-            .or_insert(CounterValue { total: 0, resets_at: now });
+        let c = counters.entry(key.to_owned()).or_insert(CounterValue {
+            total: 0,
+            resets_at: now,
+        });
         if c.resets_at <= now {
-            *c = CounterValue { total: 0, resets_at: now.plus_millis(duration_millis(window)) };
+            *c = CounterValue {
+                total: 0,
+                resets_at: now.plus_millis(duration_millis(window)),
+            };
         }
         c.total = c.total.saturating_add(by);
         Ok(*c)
@@ -394,7 +470,10 @@ impl Counters for MemoryCounters {
         let now = self.clock.now();
         Ok(match lock(&self.counters).get(key) {
             Some(c) if c.resets_at > now => *c,
-            _ => CounterValue { total: 0, resets_at: now },
+            _ => CounterValue {
+                total: 0,
+                resets_at: now,
+            },
         })
     }
 }

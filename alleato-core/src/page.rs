@@ -74,7 +74,10 @@ impl Cursor {
         }
         let at = i64::from_be_bytes(raw[..8].try_into().map_err(|_| INVALID)?);
         let id = Uuid::from_slice(&raw[8..]).map_err(|_| INVALID)?;
-        Ok(Self { at: Timestamp::from_millis(at), id })
+        Ok(Self {
+            at: Timestamp::from_millis(at),
+            id,
+        })
     }
 }
 
@@ -99,10 +102,18 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` items fetched from storage: the extra item only tells
     /// that another page exists.
-    pub fn from_overfetch(mut items: Vec<T>, limit: Limit, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+    pub fn from_overfetch(
+        mut items: Vec<T>,
+        limit: Limit,
+        cursor_of: impl Fn(&T) -> Cursor,
+    ) -> Self {
         let more = items.len() > limit.get() as usize;
         items.truncate(limit.get() as usize);
-        let next_cursor = if more { items.last().map(|last| cursor_of(last).encode()) } else { None };
+        let next_cursor = if more {
+            items.last().map(|last| cursor_of(last).encode())
+        } else {
+            None
+        };
         Self { items, next_cursor }
     }
 }
@@ -113,7 +124,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor { at: Timestamp::from_millis(1_700_000_000_000), id: Uuid::from_u128(42) };
+        let c = Cursor {
+            at: Timestamp::from_millis(1_700_000_000_000),
+            id: Uuid::from_u128(42),
+        };
         assert_eq!(Cursor::decode(&c.encode()), Ok(c));
         assert!(Cursor::decode("abc").is_err());
         assert!(Cursor::decode("!!!").is_err());

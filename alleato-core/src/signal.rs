@@ -24,7 +24,10 @@ impl Signal {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         let wakers = {
-            let mut s = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             s.set = true;
             std::mem::take(&mut s.wakers)
         };
@@ -33,7 +36,10 @@ impl Signal {
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> bool {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).set
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .set
     }
 
     /// Completes once the flag is set.
@@ -42,7 +48,10 @@ impl Signal {
     }
 
     fn poll_set(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if s.set {
             Poll::Ready(())
         } else {

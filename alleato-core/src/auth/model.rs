@@ -207,12 +207,25 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
     fn bad_emails_are_refused() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@.com", "ada@exa..com", "ada\u{0}@example.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "ada@.com",
+            "ada@exa..com",
+            "ada\u{0}@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
@@ -225,6 +238,9 @@ mod tests {
         assert!(Password::parse("éééééééé").is_ok());
         assert!(Password::parse(&"x".repeat(128)).is_ok());
         assert!(Password::parse(&"x".repeat(129)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secretpassword").unwrap()), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secretpassword").unwrap()),
+            "Password(<redacted>)"
+        );
     }
 }

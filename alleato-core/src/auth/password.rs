@@ -20,9 +20,17 @@ pub struct Argon2Params {
 
 impl Argon2Params {
     /// OWASP's recommended minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
-    pub const RECOMMENDED: Self = Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
+    pub const RECOMMENDED: Self = Self {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
     /// The cheapest valid parameters, for tests only.
-    pub const INSECURE_FAST: Self = Self { memory_kib: 8, iterations: 1, parallelism: 1 };
+    pub const INSECURE_FAST: Self = Self {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
 }
 
 /// Argon2id hashing as PHC strings, the same bytes on every runtime, so a hash made by the

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
+use super::model::{
+    AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord,
+};
 use super::port::{HashError, PasswordHasher, TokenCodec, TokenError, UserStore};
 use crate::id::{SessionId, UserId};
 use crate::ports::{CacheError, Clock, KvCache, Rng};
@@ -25,7 +27,10 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { access_ttl: Duration::from_secs(15 * 60), session_ttl: Duration::from_secs(7 * 24 * 3600) }
+        Self {
+            access_ttl: Duration::from_secs(15 * 60),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -149,7 +154,16 @@ impl AuthService {
         rng: Arc<dyn Rng>,
         config: AuthConfig,
     ) -> Self {
-        Self { users, cache, hasher, tokens, clock, rng, config, dummy_hash: OnceLock::new() }
+        Self {
+            users,
+            cache,
+            hasher,
+            tokens,
+            clock,
+            rng,
+            config,
+            dummy_hash: OnceLock::new(),
+        }
     }
 
     /// Registers a user. When `caller` is a guest, that guest is upgraded in place and keeps
@@ -157,7 +171,11 @@ impl AuthService {
     ///
     /// # Errors
     /// `Validation` for bad fields, `EmailTaken` when the email is in use.
-    pub async fn register(&self, caller: Option<&AuthContext>, input: RegisterInput) -> Result<AuthGrant, AuthError> {
+    pub async fn register(
+        &self,
+        caller: Option<&AuthContext>,
+        input: RegisterInput,
+    ) -> Result<AuthGrant, AuthError> {
         let mut v = Validator::new();
         let email = v.check("email", Email::parse(&input.email));
         let password = v.check("password", Password::parse(&input.password));
@@ -182,7 +200,12 @@ impl AuthService {
                 .await
                 .map_err(conflict_is_taken)?;
             UserRecord {
-                user: User { email: Some(email), name, kind: UserKind::Regular, ..guest.user },
+                user: User {
+                    email: Some(email),
+                    name,
+                    kind: UserKind::Regular,
+                    ..guest.user
+                },
                 password_hash: Some(hash),
                 ..guest
             }
@@ -198,11 +221,17 @@ impl AuthService {
                 password_hash: Some(hash),
                 daily_message_limit: None,
             };
-            self.users.insert_user(&record).await.map_err(conflict_is_taken)?;
+            self.users
+                .insert_user(&record)
+                .await
+                .map_err(conflict_is_taken)?;
             record
         };
         let tokens = self.open_session(record.user.id).await?;
-        Ok(AuthGrant { user: record.user, tokens })
+        Ok(AuthGrant {
+            user: record.user,
+            tokens,
+        })
     }
 
     /// Signs in with email and password.
@@ -224,9 +253,14 @@ impl AuthService {
         let candidate: String = password.chars().take(Password::MAX_CHARS + 1).collect();
         let ok = self.hasher.verify(&candidate, &phc).await?;
         match record {
-            Some(record) if ok && stored.is_some() && candidate.chars().count() <= Password::MAX_CHARS => {
+            Some(record)
+                if ok && stored.is_some() && candidate.chars().count() <= Password::MAX_CHARS =>
+            {
                 let tokens = self.open_session(record.user.id).await?;
-                Ok(AuthGrant { user: record.user, tokens })
+                Ok(AuthGrant {
+                    user: record.user,
+                    tokens,
+                })
             }
             _ => Err(AuthError::InvalidCredentials),
         }
@@ -250,7 +284,10 @@ impl AuthService {
         };
         self.users.insert_user(&record).await?;
         let tokens = self.open_session(record.user.id).await?;
-        Ok(AuthGrant { user: record.user, tokens })
+        Ok(AuthGrant {
+            user: record.user,
+            tokens,
+        })
     }
 
     /// Trades a refresh token for a new pair. The old refresh token is spent; presenting a spent
@@ -282,7 +319,11 @@ impl AuthService {
         }
         self.store_session(sid, &session).await?;
         let access_token = self.access_token(session.uid, sid)?;
-        Ok(RefreshGrant { access_token, refresh_token, expires_in: self.config.access_ttl.as_secs() })
+        Ok(RefreshGrant {
+            access_token,
+            refresh_token,
+            expires_in: self.config.access_ttl.as_secs(),
+        })
     }
 
     /// Ends the caller's session, and the session of `refresh_token` when it is given and valid.
@@ -290,7 +331,11 @@ impl AuthService {
     ///
     /// # Errors
     /// `Unauthorized` when neither identifies a live session.
-    pub async fn logout(&self, caller: Option<&AuthContext>, refresh_token: Option<&str>) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        caller: Option<&AuthContext>,
+        refresh_token: Option<&str>,
+    ) -> Result<(), AuthError> {
         let mut ended = false;
         if let Some(ctx) = caller {
             self.cache.delete(&session_key(ctx.session_id)).await?;
@@ -303,7 +348,11 @@ impl AuthService {
             self.cache.delete(&session_key(sid)).await?;
             ended = true;
         }
-        if ended { Ok(()) } else { Err(AuthError::Unauthorized("no session to end")) }
+        if ended {
+            Ok(())
+        } else {
+            Err(AuthError::Unauthorized("no session to end"))
+        }
     }
 
     /// Checks a bearer token: signature, expiry, and that its session is still alive.
@@ -311,12 +360,18 @@ impl AuthService {
     /// # Errors
     /// `TokenExpired` for an expired token; `Unauthorized` for anything else wrong.
     pub async fn authenticate(&self, bearer: &str) -> Result<AuthContext, AuthError> {
-        let claims = self.tokens.decode(bearer).map_err(|_| AuthError::Unauthorized("invalid access token"))?;
+        let claims = self
+            .tokens
+            .decode(bearer)
+            .map_err(|_| AuthError::Unauthorized("invalid access token"))?;
         if self.clock.now().as_secs() >= claims.exp {
             return Err(AuthError::TokenExpired);
         }
         match self.load_session(claims.sid).await? {
-            Some(s) if s.uid == claims.sub => Ok(AuthContext { user_id: claims.sub, session_id: claims.sid }),
+            Some(s) if s.uid == claims.sub => Ok(AuthContext {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            }),
             _ => Err(AuthError::Unauthorized("session has ended")),
         }
     }
@@ -335,16 +390,29 @@ impl AuthService {
     async fn open_session(&self, uid: UserId) -> Result<RefreshGrant, AuthError> {
         let sid = SessionId::generate(&*self.clock, &*self.rng);
         let refresh_token = self.new_refresh_token(sid);
-        let record = SessionRecord { uid, refresh: sha256_hex(&refresh_token), used: Vec::new() };
+        let record = SessionRecord {
+            uid,
+            refresh: sha256_hex(&refresh_token),
+            used: Vec::new(),
+        };
         self.store_session(sid, &record).await?;
         let access_token = self.access_token(uid, sid)?;
-        Ok(RefreshGrant { access_token, refresh_token, expires_in: self.config.access_ttl.as_secs() })
+        Ok(RefreshGrant {
+            access_token,
+            refresh_token,
+            expires_in: self.config.access_ttl.as_secs(),
+        })
     }
 
     fn access_token(&self, uid: UserId, sid: SessionId) -> Result<String, AuthError> {
         let iat = self.clock.now().as_secs();
         let exp = iat + i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        Ok(self.tokens.encode(&AccessClaims { sub: uid, sid, iat, exp })?)
+        Ok(self.tokens.encode(&AccessClaims {
+            sub: uid,
+            sid,
+            iat,
+            exp,
+        })?)
     }
 
     fn new_refresh_token(&self, sid: SessionId) -> String {
@@ -363,7 +431,9 @@ impl AuthService {
 
     async fn store_session(&self, sid: SessionId, record: &SessionRecord) -> Result<(), AuthError> {
         let raw = serde_json::to_vec(record).expect("session records serialise");
-        self.cache.put(&session_key(sid), &raw, self.config.session_ttl).await?;
+        self.cache
+            .put(&session_key(sid), &raw, self.config.session_ttl)
+            .await?;
         Ok(())
     }
 

@@ -51,8 +51,18 @@ pub struct ChatService {
 
 impl ChatService {
     /// The service over its ports.
-    pub fn new(chats: Arc<dyn ChatStore>, catalog: Arc<ModelCatalog>, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>) -> Self {
-        Self { chats, catalog, clock, rng }
+    pub fn new(
+        chats: Arc<dyn ChatStore>,
+        catalog: Arc<ModelCatalog>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Self {
+        Self {
+            chats,
+            catalog,
+            clock,
+            rng,
+        }
     }
 
     /// Creates a chat owned by `owner`.
@@ -60,7 +70,8 @@ impl ChatService {
     /// # Errors
     /// `Validation` for a bad title, visibility or an unknown model.
     pub async fn create(&self, owner: UserId, input: NewChat) -> Result<Chat, ChatError> {
-        self.create_with_id(owner, ChatId::generate(&*self.clock, &*self.rng), input).await
+        self.create_with_id(owner, ChatId::generate(&*self.clock, &*self.rng), input)
+            .await
     }
 
     /// Creates a chat with an id the client chose (the AI SDK transport makes its own ids).
@@ -68,7 +79,12 @@ impl ChatService {
     /// # Errors
     /// `Validation` for bad fields; `NotFound` when the id is already taken by anyone (so that
     /// another user's chat id is indistinguishable from a missing one).
-    pub async fn create_with_id(&self, owner: UserId, id: ChatId, input: NewChat) -> Result<Chat, ChatError> {
+    pub async fn create_with_id(
+        &self,
+        owner: UserId,
+        id: ChatId,
+        input: NewChat,
+    ) -> Result<Chat, ChatError> {
         let (title, visibility, model) = self.validate(&input)?;
         let now = self.clock.now();
         let chat = Chat {
@@ -93,7 +109,9 @@ impl ChatService {
     /// `NotFound` when it does not exist or is another user's private chat.
     pub async fn get(&self, viewer: Option<UserId>, id: ChatId) -> Result<Chat, ChatError> {
         match self.chats.chat(id).await.map_err(ChatError::Store)? {
-            Some(chat) if Some(chat.user_id) == viewer || chat.visibility == Visibility::Public => Ok(chat),
+            Some(chat) if Some(chat.user_id) == viewer || chat.visibility == Visibility::Public => {
+                Ok(chat)
+            }
             _ => Err(ChatError::NotFound(id)),
         }
     }
@@ -104,14 +122,23 @@ impl ChatService {
     /// `NotFound` for missing or private foreign chats; `Forbidden` for foreign public chats.
     pub async fn owned(&self, owner: UserId, id: ChatId) -> Result<Chat, ChatError> {
         let chat = self.get(Some(owner), id).await?;
-        if chat.user_id == owner { Ok(chat) } else { Err(ChatError::Forbidden(id)) }
+        if chat.user_id == owner {
+            Ok(chat)
+        } else {
+            Err(ChatError::Forbidden(id))
+        }
     }
 
     /// Changes a chat the caller owns.
     ///
     /// # Errors
     /// As [`ChatService::owned`], and `Validation` for bad fields.
-    pub async fn update(&self, owner: UserId, id: ChatId, patch: ChatPatch) -> Result<Chat, ChatError> {
+    pub async fn update(
+        &self,
+        owner: UserId,
+        id: ChatId,
+        patch: ChatPatch,
+    ) -> Result<Chat, ChatError> {
         let (title, visibility, model) = self.validate(&patch)?;
         let mut chat = self.owned(owner, id).await?;
         if let Some(t) = title {
@@ -124,7 +151,10 @@ impl ChatService {
             chat.model = m;
         }
         chat.updated_at = self.clock.now().max(chat.updated_at);
-        self.chats.update_chat(&chat).await.map_err(|e| not_found_as(e, id))?;
+        self.chats
+            .update_chat(&chat)
+            .await
+            .map_err(|e| not_found_as(e, id))?;
         Ok(chat)
     }
 
@@ -134,31 +164,60 @@ impl ChatService {
     /// As [`ChatService::owned`].
     pub async fn delete(&self, owner: UserId, id: ChatId) -> Result<(), ChatError> {
         self.owned(owner, id).await?;
-        self.chats.delete_chat(id).await.map_err(|e| not_found_as(e, id))
+        self.chats
+            .delete_chat(id)
+            .await
+            .map_err(|e| not_found_as(e, id))
     }
 
     /// One page of the owner's chats, newest activity first, optionally searched by `q`.
     ///
     /// # Errors
     /// `Validation` for a bad search text.
-    pub async fn list(&self, owner: UserId, page: PageRequest, q: Option<&str>) -> Result<Page<Chat>, ChatError> {
+    pub async fn list(
+        &self,
+        owner: UserId,
+        page: PageRequest,
+        q: Option<&str>,
+    ) -> Result<Page<Chat>, ChatError> {
         let mut v = Validator::new();
         let search = v.check_opt("q", q.map(SearchText::parse)).flatten();
         v.finish().map_err(ChatError::Validation)?;
-        let query = ChatListQuery { owner, limit: page.limit, after: page.after, search };
-        let chats = self.chats.list_chats(&query).await.map_err(ChatError::Store)?;
-        Ok(Page::from_overfetch(chats, page.limit, |c| Cursor { at: c.updated_at, id: *c.id.as_uuid() }))
+        let query = ChatListQuery {
+            owner,
+            limit: page.limit,
+            after: page.after,
+            search,
+        };
+        let chats = self
+            .chats
+            .list_chats(&query)
+            .await
+            .map_err(ChatError::Store)?;
+        Ok(Page::from_overfetch(chats, page.limit, |c| Cursor {
+            at: c.updated_at,
+            id: *c.id.as_uuid(),
+        }))
     }
 
     #[allow(clippy::type_complexity)]
-    fn validate(&self, input: &NewChat) -> Result<(Option<ChatTitle>, Option<Visibility>, Option<String>), ChatError> {
+    fn validate(
+        &self,
+        input: &NewChat,
+    ) -> Result<(Option<ChatTitle>, Option<Visibility>, Option<String>), ChatError> {
         let mut v = Validator::new();
         let title = v.check_opt("title", input.title.as_deref().map(ChatTitle::parse));
-        let visibility = v.check_opt("visibility", input.visibility.as_deref().map(Visibility::parse));
+        let visibility = v.check_opt(
+            "visibility",
+            input.visibility.as_deref().map(Visibility::parse),
+        );
         let model = v.check_opt(
             "model",
             input.model.as_deref().map(|m| {
-                self.catalog.get(m).map(|m| m.id.clone()).ok_or("is not an available model")
+                self.catalog
+                    .get(m)
+                    .map(|m| m.id.clone())
+                    .ok_or("is not an available model")
             }),
         );
         v.finish().map_err(ChatError::Validation)?;

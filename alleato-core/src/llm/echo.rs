@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_core::Stream;
 
-use super::port::{CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelRole, ModelStream, Sleeper, Usage};
+use super::port::{
+    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelRole, ModelStream, Sleeper, Usage,
+};
 
 /// A user message containing this text makes the echo model fail halfway through its answer,
 /// so that the error path can be exercised end to end.
@@ -32,7 +34,12 @@ impl EchoModel {
 
     /// The answer's tokens for a context: each word with the whitespace before it.
     pub fn answer_tokens(request: &CompletionRequest) -> Vec<String> {
-        let last = request.messages.iter().rev().find(|m| m.role == ModelRole::User).map_or("", |m| m.text.as_str());
+        let last = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == ModelRole::User)
+            .map_or("", |m| m.text.as_str());
         let text = format!("Echo: {last}");
         let mut tokens = Vec::new();
         let mut current = String::new();
@@ -103,7 +110,9 @@ impl Stream for EchoStream {
             this.fail_at = None;
             this.tokens.clear();
             this.usage = None;
-            return Poll::Ready(Some(Err(LlmError::Failed("the echo model failed on request".to_owned()))));
+            return Poll::Ready(Some(Err(LlmError::Failed(
+                "the echo model failed on request".to_owned(),
+            ))));
         }
         if this.tokens.is_empty() {
             return Poll::Ready(this.usage.take().map(|u| Ok(ModelEvent::Usage(u))));
@@ -111,7 +120,9 @@ impl Stream for EchoStream {
         if !this.delay.is_zero() {
             let sleeper = this.sleeper.clone();
             let delay = this.delay;
-            let sleep = this.sleeping.get_or_insert_with(|| Box::pin(async move { sleeper.sleep(delay).await }));
+            let sleep = this
+                .sleeping
+                .get_or_insert_with(|| Box::pin(async move { sleeper.sleep(delay).await }));
             match sleep.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => this.sleeping = None,
@@ -139,8 +150,14 @@ mod tests {
         CompletionRequest {
             model: "echo".into(),
             messages: vec![
-                ModelMessage { role: ModelRole::System, text: "be brief".into() },
-                ModelMessage { role: ModelRole::User, text: text.into() },
+                ModelMessage {
+                    role: ModelRole::System,
+                    text: "be brief".into(),
+                },
+                ModelMessage {
+                    role: ModelRole::User,
+                    text: text.into(),
+                },
             ],
         }
     }
@@ -167,7 +184,13 @@ mod tests {
             .collect();
         assert_eq!(text, "Echo: hello  big world");
         assert_eq!(events.len(), 5);
-        assert_eq!(events.last(), Some(&Ok(ModelEvent::Usage(Usage { input_tokens: 5, output_tokens: 4 }))));
+        assert_eq!(
+            events.last(),
+            Some(&Ok(ModelEvent::Usage(Usage {
+                input_tokens: 5,
+                output_tokens: 4
+            })))
+        );
     }
 
     #[test]

@@ -80,20 +80,39 @@ pub fn parse_user_parts(parts: Vec<Part>) -> Result<Vec<Part>, Vec<FieldError>> 
             Part::Text { text } => {
                 let n = text.chars().count();
                 if text.trim().is_empty() {
-                    errors.push(FieldError::new(format!("parts[{i}].text"), "must not be empty"));
+                    errors.push(FieldError::new(
+                        format!("parts[{i}].text"),
+                        "must not be empty",
+                    ));
                 } else if n > Part::MAX_TEXT_CHARS {
-                    errors.push(FieldError::new(format!("parts[{i}].text"), "must be at most 32000 characters"));
+                    errors.push(FieldError::new(
+                        format!("parts[{i}].text"),
+                        "must be at most 32000 characters",
+                    ));
                 }
             }
-            Part::File { media_type, url, filename } => {
+            Part::File {
+                media_type,
+                url,
+                filename,
+            } => {
                 if media_type.is_empty() || media_type.len() > 255 || !media_type.contains('/') {
-                    errors.push(FieldError::new(format!("parts[{i}].mediaType"), "must be a media type"));
+                    errors.push(FieldError::new(
+                        format!("parts[{i}].mediaType"),
+                        "must be a media type",
+                    ));
                 }
                 if url.is_empty() || url.len() > 2048 {
-                    errors.push(FieldError::new(format!("parts[{i}].url"), "must be a URL of at most 2048 characters"));
+                    errors.push(FieldError::new(
+                        format!("parts[{i}].url"),
+                        "must be a URL of at most 2048 characters",
+                    ));
                 }
                 if filename.as_ref().is_some_and(|f| f.chars().count() > 255) {
-                    errors.push(FieldError::new(format!("parts[{i}].filename"), "must be at most 255 characters"));
+                    errors.push(FieldError::new(
+                        format!("parts[{i}].filename"),
+                        "must be at most 255 characters",
+                    ));
                 }
             }
         }
@@ -101,7 +120,11 @@ pub fn parse_user_parts(parts: Vec<Part>) -> Result<Vec<Part>, Vec<FieldError>> 
     if !parts.iter().any(|p| matches!(p, Part::Text { .. })) && errors.is_empty() {
         errors.push(FieldError::new("parts", "must contain a text part"));
     }
-    if errors.is_empty() { Ok(parts) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(parts)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Where a message stands.
@@ -180,7 +203,10 @@ impl Message {
 
     /// Its position in a chat's (created_at, id) order.
     pub fn cursor(&self) -> Cursor {
-        Cursor { at: self.created_at, id: *self.id.as_uuid() }
+        Cursor {
+            at: self.created_at,
+            id: *self.id.as_uuid(),
+        }
     }
 }
 
@@ -250,4 +276,120 @@ pub struct DailyUsage {
     pub input_tokens: u64,
     /// Tokens written by the model.
     pub output_tokens: u64,
+}
+
+/// The stored form of parts: the AI SDK's UIMessage parts as a JSON array, the same on every
+/// database.
+pub fn parts_to_json(parts: &[Part]) -> String {
+    let values: Vec<serde_json::Value> = parts
+        .iter()
+        .map(|p| match p {
+            Part::Text { text } => serde_json::json!({ "type": "text", "text": text }),
+            Part::File {
+                media_type,
+                url,
+                filename,
+            } => {
+                let mut v =
+                    serde_json::json!({ "type": "file", "mediaType": media_type, "url": url });
+                if let Some(f) = filename {
+                    v["filename"] = serde_json::Value::String(f.clone());
+                }
+                v
+            }
+        })
+        .collect();
+    serde_json::Value::Array(values).to_string()
+}
+
+/// Reads parts stored by [`parts_to_json`].
+///
+/// # Errors
+/// When the text is not such an array.
+pub fn parts_from_json(json: &str) -> Result<Vec<Part>, String> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    values
+        .into_iter()
+        .map(|v| {
+            let s = |k: &str| {
+                v.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            match v.get("type").and_then(serde_json::Value::as_str) {
+                Some("text") => Ok(Part::Text {
+                    text: s("text").ok_or("text part without text")?,
+                }),
+                Some("file") => Ok(Part::File {
+                    media_type: s("mediaType").ok_or("file part without mediaType")?,
+                    url: s("url").ok_or("file part without url")?,
+                    filename: s("filename"),
+                }),
+                _ => Err("unknown part type".to_owned()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_round_trip_through_json() {
+        let parts = vec![
+            Part::Text {
+                text: "héllo \"quoted\" 🚀".into(),
+            },
+            Part::File {
+                media_type: "image/png".into(),
+                url: "/api/v1/files/x/download".into(),
+                filename: None,
+            },
+            Part::File {
+                media_type: "text/plain".into(),
+                url: "/u".into(),
+                filename: Some("a.txt".into()),
+            },
+        ];
+        assert_eq!(parts_from_json(&parts_to_json(&parts)).unwrap(), parts);
+        assert!(parts_from_json("[{\"type\":\"nope\"}]").is_err());
+        assert!(parts_from_json("not json").is_err());
+    }
+
+    #[test]
+    fn user_parts_are_checked() {
+        assert!(parse_user_parts(vec![]).is_err());
+        assert!(parse_user_parts(vec![Part::Text { text: "  ".into() }]).is_err());
+        assert!(
+            parse_user_parts(vec![Part::Text {
+                text: "x".repeat(32_001)
+            }])
+            .is_err()
+        );
+        assert!(
+            parse_user_parts(vec![Part::Text {
+                text: "x".repeat(32_000)
+            }])
+            .is_ok()
+        );
+        let file = Part::File {
+            media_type: "image/png".into(),
+            url: "/f".into(),
+            filename: None,
+        };
+        assert!(
+            parse_user_parts(vec![file.clone()]).is_err(),
+            "a text part is required"
+        );
+        assert!(
+            parse_user_parts(vec![
+                file,
+                Part::Text {
+                    text: "look".into()
+                }
+            ])
+            .is_ok()
+        );
+    }
 }

@@ -7,19 +7,27 @@ use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::model::{DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts};
+use super::model::{
+    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind,
+    parse_user_parts,
+};
 use super::port::{MessageStore, Spawner, UsageStore};
 use super::ui_stream::{Metadata, TEXT_ID, UiChunk};
 use crate::auth::{UserKind, UserStore};
 use crate::chats::{Chat, ChatError, ChatService, ChatStore, ChatTitle};
 use crate::id::{ChatId, MessageId, StreamId, UserId};
-use crate::llm::{CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelStream, Usage};
+use crate::llm::{
+    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelStream,
+    Usage,
+};
 use crate::models::ModelCatalog;
 use crate::page::{Limit, Page, PageRequest};
 use crate::ports::{CacheError, Clock, KvCache, Rng};
 use crate::signal::Signal;
 use crate::store::StoreError;
-use crate::streams::{EventStream, GenerationProbe, StreamError, StreamHub, StreamMeta, StreamStatus};
+use crate::streams::{
+    EventStream, GenerationProbe, StreamError, StreamHub, StreamMeta, StreamStatus,
+};
 use crate::time::Timestamp;
 use crate::validation::{FieldError, Validator};
 
@@ -34,7 +42,10 @@ pub struct MessageConfig {
 
 impl Default for MessageConfig {
     fn default() -> Self {
-        Self { context_messages: 100, response_cache_ttl: Duration::from_secs(3600) }
+        Self {
+            context_messages: 100,
+            response_cache_ttl: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -49,7 +60,10 @@ pub struct QuotaConfig {
 
 impl Default for QuotaConfig {
     fn default() -> Self {
-        Self { guest_daily_messages: 20, regular_daily_messages: 200 }
+        Self {
+            guest_daily_messages: 20,
+            regular_daily_messages: 200,
+        }
     }
 }
 
@@ -232,8 +246,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MessageService {
     /// The service over its ports.
     pub fn new(ports: MessagePorts, config: MessageConfig, quotas: QuotaConfig) -> Self {
-        let MessagePorts { chats, chat_store, messages, usage, users, hub, model, cache, spawner, catalog, clock, rng } =
-            ports;
+        let MessagePorts {
+            chats,
+            chat_store,
+            messages,
+            usage,
+            users,
+            hub,
+            model,
+            cache,
+            spawner,
+            catalog,
+            clock,
+            rng,
+        } = ports;
         Self {
             chats,
             chat_store,
@@ -260,16 +286,23 @@ impl MessageService {
     /// # Errors
     /// `Chat` (not found / forbidden), `Validation`, `Busy`, `QuotaExceeded`, `Upstream` when
     /// the model cannot start; nothing is streamed then.
-    pub async fn send(&self, owner: UserId, chat_id: ChatId, input: SendInput) -> Result<Generation, MessageError> {
+    pub async fn send(
+        &self,
+        owner: UserId,
+        chat_id: ChatId,
+        input: SendInput,
+    ) -> Result<Generation, MessageError> {
         let chat = self.chats.owned(owner, chat_id).await?;
         let mut v = Validator::new();
         let model = v
             .check_opt(
                 "model",
-                input
-                    .model
-                    .as_deref()
-                    .map(|m| self.catalog.get(m).map(|m| m.id.clone()).ok_or("is not an available model")),
+                input.model.as_deref().map(|m| {
+                    self.catalog
+                        .get(m)
+                        .map(|m| m.id.clone())
+                        .ok_or("is not an available model")
+                }),
             )
             .flatten()
             .unwrap_or_else(|| chat.model.clone());
@@ -288,7 +321,10 @@ impl MessageService {
             return Err(MessageError::Busy);
         }
         if input.trigger == Trigger::Regenerate && last.is_none() {
-            return Err(MessageError::Validation(vec![FieldError::new("trigger", "there is no message to regenerate")]));
+            return Err(MessageError::Validation(vec![FieldError::new(
+                "trigger",
+                "there is no message to regenerate",
+            )]));
         }
         self.charge_quota(owner).await?;
 
@@ -309,7 +345,10 @@ impl MessageService {
                     stream_id: None,
                     created_at: now,
                 };
-                self.messages.insert_message(&message).await.map_err(|e| chat_gone(e, chat_id))?;
+                self.messages
+                    .insert_message(&message)
+                    .await
+                    .map_err(|e| chat_gone(e, chat_id))?;
                 if last.is_none() && chat.title == ChatTitle::default_title() {
                     self.retitle(chat.clone(), &message.text(), now).await?;
                 }
@@ -324,9 +363,13 @@ impl MessageService {
         }
 
         let context = self.context(chat_id).await?;
-        let request = CompletionRequest { model: model.clone(), messages: context };
-        let cache_key = (input.trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero())
-            .then(|| cache_key(&request));
+        let request = CompletionRequest {
+            model: model.clone(),
+            messages: context,
+        };
+        let cache_key = (input.trigger == Trigger::Submit
+            && !self.config.response_cache_ttl.is_zero())
+        .then(|| cache_key(&request));
         let cached = match &cache_key {
             Some(key) => self.cached(key).await,
             None => None,
@@ -339,7 +382,13 @@ impl MessageService {
 
         let stream_id = StreamId::generate(&*self.clock, &*self.rng);
         self.hub
-            .create(&StreamMeta { id: stream_id, owner, chat_id: Some(chat_id), status: StreamStatus::Open, created_at: now })
+            .create(&StreamMeta {
+                id: stream_id,
+                owner,
+                chat_id: Some(chat_id),
+                status: StreamStatus::Open,
+                created_at: now,
+            })
             .await?;
         let message = Message {
             id: MessageId::generate(&*self.clock, &*self.rng),
@@ -352,7 +401,10 @@ impl MessageService {
             stream_id: Some(stream_id),
             created_at: now,
         };
-        self.messages.insert_message(&message).await.map_err(|e| chat_gone(e, chat_id))?;
+        self.messages
+            .insert_message(&message)
+            .await
+            .map_err(|e| chat_gone(e, chat_id))?;
         let events = self.hub.follow(stream_id, None).await?;
 
         let running = Running::default();
@@ -368,10 +420,19 @@ impl MessageService {
             message: message.clone(),
             stream_id,
             running,
-            cache_put: if cache_hit { None } else { cache_key.map(|k| (k, self.config.response_cache_ttl)) },
+            cache_put: if cache_hit {
+                None
+            } else {
+                cache_key.map(|k| (k, self.config.response_cache_ttl))
+            },
         };
         self.spawner.spawn(Box::pin(job.run(source)));
-        Ok(Generation { stream_id, message_id: message.id, cache_hit, events })
+        Ok(Generation {
+            stream_id,
+            message_id: message.id,
+            cache_hit,
+            events,
+        })
     }
 
     /// Follows the chat's running generation from after `after` (from the start when `None`),
@@ -409,10 +470,16 @@ impl MessageService {
     pub async fn stop(&self, owner: UserId, chat_id: ChatId) -> Result<(), MessageError> {
         self.chats.owned(owner, chat_id).await?;
         let latest = self.latest(chat_id, 1).await?;
-        let Some(message) = latest.into_iter().next().filter(|m| m.status == MessageStatus::Streaming) else {
+        let Some(message) = latest
+            .into_iter()
+            .next()
+            .filter(|m| m.status == MessageStatus::Streaming)
+        else {
             return Ok(());
         };
-        let running = message.stream_id.and_then(|s| lock(&self.running).get(&s).cloned());
+        let running = message
+            .stream_id
+            .and_then(|s| lock(&self.running).get(&s).cloned());
         match running {
             Some(r) => {
                 r.stop.set();
@@ -438,13 +505,18 @@ impl MessageService {
         Ok(n)
     }
 
-    async fn finish_orphan(&self, mut message: Message, status: MessageStatus) -> Result<(), MessageError> {
+    async fn finish_orphan(
+        &self,
+        mut message: Message,
+        status: MessageStatus,
+    ) -> Result<(), MessageError> {
         let mut text = String::new();
         if let Some(stream_id) = message.stream_id {
             let end = match status {
-                MessageStatus::Error => {
-                    UiChunk::Error { error_text: "the server restarted during this answer".to_owned() }.to_json()
+                MessageStatus::Error => UiChunk::Error {
+                    error_text: "the server restarted during this answer".to_owned(),
                 }
+                .to_json(),
                 _ => UiChunk::Finish.to_json(),
             };
             match self.hub.append(stream_id, &end).await {
@@ -463,7 +535,11 @@ impl MessageService {
                 }
             }
         }
-        message.parts = if text.is_empty() { Vec::new() } else { vec![Part::Text { text }] };
+        message.parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Text { text }]
+        };
         message.status = status;
         match self.messages.update_message(&message).await {
             Ok(()) | Err(StoreError::NotFound) => Ok(()),
@@ -476,7 +552,12 @@ impl MessageService {
     ///
     /// # Errors
     /// `Chat` when the viewer may not read the chat.
-    pub async fn list(&self, viewer: Option<UserId>, chat_id: ChatId, page: PageRequest) -> Result<Page<Message>, MessageError> {
+    pub async fn list(
+        &self,
+        viewer: Option<UserId>,
+        chat_id: ChatId,
+        page: PageRequest,
+    ) -> Result<Page<Message>, MessageError> {
         self.chats.get(viewer, chat_id).await?;
         self.page(chat_id, page).await
     }
@@ -492,12 +573,22 @@ impl MessageService {
     ) -> Result<(Chat, Page<Message>), MessageError> {
         let chat = self.chats.get(viewer, chat_id).await?;
         let limit = Limit::new(100).expect("100 is a valid limit");
-        let page = self.page(chat_id, PageRequest { limit, after: None }).await?;
+        let page = self
+            .page(chat_id, PageRequest { limit, after: None })
+            .await?;
         Ok((chat, page))
     }
 
-    async fn page(&self, chat_id: ChatId, page: PageRequest) -> Result<Page<Message>, MessageError> {
-        let query = MessageListQuery { chat_id, limit: page.limit, before: page.after };
+    async fn page(
+        &self,
+        chat_id: ChatId,
+        page: PageRequest,
+    ) -> Result<Page<Message>, MessageError> {
+        let query = MessageListQuery {
+            chat_id,
+            limit: page.limit,
+            before: page.after,
+        };
         let newest_first = self.messages.list_messages(&query).await?;
         let mut page = Page::from_overfetch(newest_first, page.limit, Message::cursor);
         page.items.reverse();
@@ -508,12 +599,20 @@ impl MessageService {
     ///
     /// # Errors
     /// `Chat` when the viewer may not read the chat.
-    pub async fn export(&self, viewer: Option<UserId>, chat_id: ChatId) -> Result<(Chat, Vec<Message>), MessageError> {
+    pub async fn export(
+        &self,
+        viewer: Option<UserId>,
+        chat_id: ChatId,
+    ) -> Result<(Chat, Vec<Message>), MessageError> {
         let chat = self.chats.get(viewer, chat_id).await?;
         let mut all = Vec::new();
         let mut before = None;
         loop {
-            let query = MessageListQuery { chat_id, limit: Limit::new(100).expect("valid"), before };
+            let query = MessageListQuery {
+                chat_id,
+                limit: Limit::new(100).expect("valid"),
+                before,
+            };
             let batch = self.messages.list_messages(&query).await?;
             let more = batch.len() > 100;
             all.extend(batch.into_iter().take(100));
@@ -532,18 +631,32 @@ impl MessageService {
     /// # Errors
     /// `MessageNotFound` (also for others' messages), `Validation` for bad parts or a
     /// non-user message, `Busy` while a generation runs in the chat.
-    pub async fn edit(&self, owner: UserId, id: MessageId, parts: Vec<Part>) -> Result<(Message, u64), MessageError> {
+    pub async fn edit(
+        &self,
+        owner: UserId,
+        id: MessageId,
+        parts: Vec<Part>,
+    ) -> Result<(Message, u64), MessageError> {
         let mut message = self.owned_message(owner, id).await?;
         if message.role != Role::User {
-            return Err(MessageError::Validation(vec![FieldError::new("id", "only user messages can be edited")]));
+            return Err(MessageError::Validation(vec![FieldError::new(
+                "id",
+                "only user messages can be edited",
+            )]));
         }
         message.parts = parse_user_parts(parts).map_err(MessageError::Validation)?;
         let latest = self.latest(message.chat_id, 1).await?;
-        if latest.last().is_some_and(|m| m.status == MessageStatus::Streaming && self.is_running(m)) {
+        if latest
+            .last()
+            .is_some_and(|m| m.status == MessageStatus::Streaming && self.is_running(m))
+        {
             return Err(MessageError::Busy);
         }
         self.messages.update_message(&message).await?;
-        let removed = self.messages.delete_messages_after(message.chat_id, message.cursor()).await?;
+        let removed = self
+            .messages
+            .delete_messages_after(message.chat_id, message.cursor())
+            .await?;
         Ok((message, removed))
     }
 
@@ -563,13 +676,21 @@ impl MessageService {
     ///
     /// # Errors
     /// `MessageNotFound`; `Validation` for a bad kind or a non-assistant message.
-    pub async fn vote(&self, owner: UserId, id: MessageId, kind: &str) -> Result<Vote, MessageError> {
+    pub async fn vote(
+        &self,
+        owner: UserId,
+        id: MessageId,
+        kind: &str,
+    ) -> Result<Vote, MessageError> {
         let mut v = Validator::new();
         let kind = v.check("type", VoteKind::parse(kind));
         v.finish().map_err(MessageError::Validation)?;
         let message = self.owned_message(owner, id).await?;
         if message.role != Role::Assistant {
-            return Err(MessageError::Validation(vec![FieldError::new("messageId", "only assistant messages can be voted on")]));
+            return Err(MessageError::Validation(vec![FieldError::new(
+                "messageId",
+                "only assistant messages can be voted on",
+            )]));
         }
         let vote = Vote {
             chat_id: message.chat_id,
@@ -598,17 +719,23 @@ impl MessageService {
     /// # Errors
     /// Storage failures.
     pub async fn usage_today(&self, user: UserId) -> Result<(DailyUsage, u64), MessageError> {
-        let usage = self.usage.daily_usage(user, day_of(self.clock.now())).await?;
+        let usage = self
+            .usage
+            .daily_usage(user, day_of(self.clock.now()))
+            .await?;
         Ok((usage, self.quota_of(user).await?))
     }
 
     async fn quota_of(&self, user: UserId) -> Result<u64, MessageError> {
         let record = self.users.user_by_id(user).await?;
         Ok(match record {
-            Some(r) => r.daily_message_limit.map(u64::from).unwrap_or(match r.user.kind {
-                UserKind::Guest => self.quotas.guest_daily_messages,
-                UserKind::Regular => self.quotas.regular_daily_messages,
-            }),
+            Some(r) => r
+                .daily_message_limit
+                .map(u64::from)
+                .unwrap_or(match r.user.kind {
+                    UserKind::Guest => self.quotas.guest_daily_messages,
+                    UserKind::Regular => self.quotas.regular_daily_messages,
+                }),
             None => 0,
         })
     }
@@ -629,10 +756,16 @@ impl MessageService {
     }
 
     async fn owned_message(&self, owner: UserId, id: MessageId) -> Result<Message, MessageError> {
-        let message = self.messages.message(id).await?.ok_or(MessageError::MessageNotFound(id))?;
+        let message = self
+            .messages
+            .message(id)
+            .await?
+            .ok_or(MessageError::MessageNotFound(id))?;
         match self.chats.owned(owner, message.chat_id).await {
             Ok(_) => Ok(message),
-            Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => Err(MessageError::MessageNotFound(id)),
+            Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => {
+                Err(MessageError::MessageNotFound(id))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -647,7 +780,11 @@ impl MessageService {
     }
 
     async fn latest(&self, chat_id: ChatId, n: i64) -> Result<Vec<Message>, MessageError> {
-        let query = MessageListQuery { chat_id, limit: Limit::new(n).expect("valid limit"), before: None };
+        let query = MessageListQuery {
+            chat_id,
+            limit: Limit::new(n).expect("valid limit"),
+            before: None,
+        };
         let mut messages = self.messages.list_messages(&query).await?;
         messages.truncate(usize::try_from(n).unwrap_or(1));
         Ok(messages)
@@ -672,7 +809,12 @@ impl MessageService {
             .collect())
     }
 
-    async fn retitle(&self, mut chat: Chat, text: &str, now: Timestamp) -> Result<(), MessageError> {
+    async fn retitle(
+        &self,
+        mut chat: Chat,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<(), MessageError> {
         if let Some(title) = title_from(text) {
             chat.title = title;
             chat.updated_at = now.max(chat.updated_at);
@@ -734,7 +876,10 @@ fn replay(answer: CachedAnswer) -> ModelStream {
     if !word.is_empty() {
         events.push(Ok(ModelEvent::TextDelta(word)));
     }
-    events.push(Ok(ModelEvent::Usage(Usage { input_tokens: answer.input_tokens, output_tokens: answer.output_tokens })));
+    events.push(Ok(ModelEvent::Usage(Usage {
+        input_tokens: answer.input_tokens,
+        output_tokens: answer.output_tokens,
+    })));
     Box::pin(Iter(events.into_iter()))
 }
 
@@ -743,7 +888,10 @@ struct Iter<I>(I);
 impl<I: Iterator + Unpin> Stream for Iter<I> {
     type Item = I::Item;
 
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<Option<I::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<I::Item>> {
         Poll::Ready(self.0.next())
     }
 }
@@ -777,7 +925,10 @@ impl Job {
     async fn append(&self, chunk: &UiChunk) -> bool {
         // A failed append (the stream was deleted, or the hub is down) ends the generation;
         // the outcome is recorded in the message's status.
-        self.hub.append(self.stream_id, &chunk.to_json()).await.is_ok()
+        self.hub
+            .append(self.stream_id, &chunk.to_json())
+            .await
+            .is_ok()
     }
 
     async fn run(self, mut source: ModelStream) {
@@ -785,9 +936,17 @@ impl Job {
         let mut usage = None;
         let mut failure = None;
         let mut stopped = false;
-        let mut alive = self.append(&UiChunk::Start { message_id: self.message.id.to_string() }).await
+        let mut alive = self
+            .append(&UiChunk::Start {
+                message_id: self.message.id.to_string(),
+            })
+            .await
             && self.append(&UiChunk::StartStep).await
-            && self.append(&UiChunk::TextStart { id: TEXT_ID.to_owned() }).await;
+            && self
+                .append(&UiChunk::TextStart {
+                    id: TEXT_ID.to_owned(),
+                })
+                .await;
         while alive {
             let stop = self.running.stop.wait();
             let mut stop = std::pin::pin!(stop);
@@ -808,7 +967,12 @@ impl Job {
                     if delta.is_empty() {
                         continue;
                     }
-                    alive = self.append(&UiChunk::TextDelta { id: TEXT_ID.to_owned(), delta: delta.clone() }).await;
+                    alive = self
+                        .append(&UiChunk::TextDelta {
+                            id: TEXT_ID.to_owned(),
+                            delta: delta.clone(),
+                        })
+                        .await;
                     text.push_str(&delta);
                 }
                 Step::Event(Some(Ok(ModelEvent::Usage(u)))) => usage = Some(u),
@@ -828,30 +992,51 @@ impl Job {
             MessageStatus::Complete
         };
         if let Some(e) = &failure {
-            self.append(&UiChunk::Error { error_text: e.to_string() }).await;
+            self.append(&UiChunk::Error {
+                error_text: e.to_string(),
+            })
+            .await;
         } else if alive {
             let model = self.message.model.clone().unwrap_or_default();
-            let _ = self.append(&UiChunk::TextEnd { id: TEXT_ID.to_owned() }).await
+            let _ = self
+                .append(&UiChunk::TextEnd {
+                    id: TEXT_ID.to_owned(),
+                })
+                .await
                 && self.append(&UiChunk::FinishStep).await
                 && self
                     .append(&UiChunk::MessageMetadata {
-                        message_metadata: Metadata { model, usage: usage.unwrap_or_default().into() },
+                        message_metadata: Metadata {
+                            model,
+                            usage: usage.unwrap_or_default().into(),
+                        },
                     })
                     .await
                 && self.append(&UiChunk::Finish).await;
         }
 
         let mut message = self.message.clone();
-        message.parts = if text.is_empty() { Vec::new() } else { vec![Part::Text { text: text.clone() }] };
+        message.parts = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Text { text: text.clone() }]
+        };
         message.status = status;
         message.usage = usage;
         let _ = self.messages.update_message(&message).await;
         if let Some(u) = usage {
-            let _ = self.usage.add_tokens(self.owner, day_of(self.clock.now()), u).await;
+            let _ = self
+                .usage
+                .add_tokens(self.owner, day_of(self.clock.now()), u)
+                .await;
         }
         if let (MessageStatus::Complete, Some((key, ttl))) = (status, &self.cache_put) {
             let u = usage.unwrap_or_default();
-            let answer = CachedAnswer { text, input_tokens: u.input_tokens, output_tokens: u.output_tokens };
+            let answer = CachedAnswer {
+                text,
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+            };
             let raw = serde_json::to_vec(&answer).expect("answers serialise");
             let _ = self.cache.put(key, &raw, *ttl).await;
         }
@@ -867,11 +1052,27 @@ mod tests {
 
     #[test]
     fn titles_come_from_the_first_line() {
-        assert_eq!(title_from("  Hello   there \nsecond line").unwrap().as_str(), "Hello there");
+        assert_eq!(
+            title_from("  Hello   there \nsecond line")
+                .unwrap()
+                .as_str(),
+            "Hello there"
+        );
         let long = "word ".repeat(40);
         let t = title_from(&long).unwrap();
-        assert!(t.as_str().chars().count() <= 81 && t.as_str().ends_with('…'), "{}", t.as_str());
+        assert!(
+            t.as_str().chars().count() <= 81 && t.as_str().ends_with('…'),
+            "{}",
+            t.as_str()
+        );
         assert_eq!(title_from("   \n  "), None);
-        assert_eq!(title_from(&"x".repeat(500)).unwrap().as_str().chars().count(), 80);
+        assert_eq!(
+            title_from(&"x".repeat(500))
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            80
+        );
     }
 }

@@ -77,7 +77,10 @@ pub struct UsageMetadata {
 
 impl From<Usage> for UsageMetadata {
     fn from(u: Usage) -> Self {
-        Self { input_tokens: u.input_tokens, output_tokens: u.output_tokens }
+        Self {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+        }
     }
 }
 
@@ -103,28 +106,56 @@ mod tests {
     #[test]
     fn chunks_have_exactly_the_protocol_shapes() {
         let cases = [
-            (UiChunk::Start { message_id: "m1".into() }, r#"{"type":"start","messageId":"m1"}"#),
+            (
+                UiChunk::Start {
+                    message_id: "m1".into(),
+                },
+                r#"{"type":"start","messageId":"m1"}"#,
+            ),
             (UiChunk::StartStep, r#"{"type":"start-step"}"#),
-            (UiChunk::TextStart { id: "0".into() }, r#"{"type":"text-start","id":"0"}"#),
-            (UiChunk::TextDelta { id: "0".into(), delta: "Hi".into() }, r#"{"type":"text-delta","id":"0","delta":"Hi"}"#),
-            (UiChunk::TextEnd { id: "0".into() }, r#"{"type":"text-end","id":"0"}"#),
+            (
+                UiChunk::TextStart { id: "0".into() },
+                r#"{"type":"text-start","id":"0"}"#,
+            ),
+            (
+                UiChunk::TextDelta {
+                    id: "0".into(),
+                    delta: "Hi".into(),
+                },
+                r#"{"type":"text-delta","id":"0","delta":"Hi"}"#,
+            ),
+            (
+                UiChunk::TextEnd { id: "0".into() },
+                r#"{"type":"text-end","id":"0"}"#,
+            ),
             (UiChunk::FinishStep, r#"{"type":"finish-step"}"#),
             (
                 UiChunk::MessageMetadata {
                     message_metadata: Metadata {
                         model: "echo".into(),
-                        usage: UsageMetadata { input_tokens: 3, output_tokens: 10 },
+                        usage: UsageMetadata {
+                            input_tokens: 3,
+                            output_tokens: 10,
+                        },
                     },
                 },
                 r#"{"type":"message-metadata","messageMetadata":{"model":"echo","usage":{"inputTokens":3,"outputTokens":10}}}"#,
             ),
             (UiChunk::Finish, r#"{"type":"finish"}"#),
-            (UiChunk::Error { error_text: "boom".into() }, r#"{"type":"error","errorText":"boom"}"#),
+            (
+                UiChunk::Error {
+                    error_text: "boom".into(),
+                },
+                r#"{"type":"error","errorText":"boom"}"#,
+            ),
         ];
         for (chunk, json) in cases {
             assert_eq!(chunk.to_json(), json);
         }
-        assert_eq!(UiChunk::delta_of(r#"{"type":"text-delta","id":"0","delta":"Hi"}"#).as_deref(), Some("Hi"));
+        assert_eq!(
+            UiChunk::delta_of(r#"{"type":"text-delta","id":"0","delta":"Hi"}"#).as_deref(),
+            Some("Hi")
+        );
         assert_eq!(UiChunk::delta_of(r#"{"type":"finish"}"#), None);
     }
 }

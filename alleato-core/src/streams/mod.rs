@@ -3,5 +3,7 @@
 mod port;
 mod service;
 
-pub use port::{EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus};
+pub use port::{
+    EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus,
+};
 pub use service::{GenerationProbe, StreamService, StreamUseError};

@@ -47,14 +47,24 @@ impl StreamService {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Self {
-        Self { hub, chats, generations, clock, rng }
+        Self {
+            hub,
+            chats,
+            generations,
+            clock,
+            rng,
+        }
     }
 
     /// Opens a new stream, optionally tied to one of the caller's chats.
     ///
     /// # Errors
     /// `Chat` when the chat is not the caller's.
-    pub async fn create(&self, owner: UserId, chat_id: Option<ChatId>) -> Result<StreamMeta, StreamUseError> {
+    pub async fn create(
+        &self,
+        owner: UserId,
+        chat_id: Option<ChatId>,
+    ) -> Result<StreamMeta, StreamUseError> {
         if let Some(chat) = chat_id {
             self.chats.owned(owner, chat).await?;
         }
@@ -84,21 +94,39 @@ impl StreamService {
     ///
     /// # Errors
     /// `NotFound`.
-    pub async fn follow(&self, owner: UserId, id: StreamId, after: Option<u64>) -> Result<EventStream, StreamUseError> {
+    pub async fn follow(
+        &self,
+        owner: UserId,
+        id: StreamId,
+        after: Option<u64>,
+    ) -> Result<EventStream, StreamUseError> {
         self.get(owner, id).await?;
-        self.hub.follow(id, after).await.map_err(|e| self.hub_error(id, e))
+        self.hub
+            .follow(id, after)
+            .await
+            .map_err(|e| self.hub_error(id, e))
     }
 
     /// Appends one JSON event.
     ///
     /// # Errors
     /// `NotFound`; `Conflict` when the stream is closed or belongs to a running generation.
-    pub async fn append(&self, owner: UserId, id: StreamId, data: &str) -> Result<u64, StreamUseError> {
+    pub async fn append(
+        &self,
+        owner: UserId,
+        id: StreamId,
+        data: &str,
+    ) -> Result<u64, StreamUseError> {
         self.get(owner, id).await?;
         if self.generations.is_generating(id) {
-            return Err(StreamUseError::Conflict("this stream is written by a running generation"));
+            return Err(StreamUseError::Conflict(
+                "this stream is written by a running generation",
+            ));
         }
-        self.hub.append(id, data).await.map_err(|e| self.hub_error(id, e))
+        self.hub
+            .append(id, data)
+            .await
+            .map_err(|e| self.hub_error(id, e))
     }
 
     /// Closes the stream: followers get the end; the log stays readable until it expires.
@@ -108,7 +136,9 @@ impl StreamService {
     pub async fn close(&self, owner: UserId, id: StreamId) -> Result<(), StreamUseError> {
         self.get(owner, id).await?;
         if self.generations.is_generating(id) {
-            return Err(StreamUseError::Conflict("this stream is written by a running generation; stop the chat instead"));
+            return Err(StreamUseError::Conflict(
+                "this stream is written by a running generation; stop the chat instead",
+            ));
         }
         self.hub.close(id).await.map_err(|e| self.hub_error(id, e))
     }
