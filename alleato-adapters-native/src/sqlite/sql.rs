@@ -1,0 +1,153 @@
+//! Every SQL statement of the SQLite store, once, with numbered `?N` parameters.
+//!
+//! The text is valid on Cloudflare D1 as well (also SQLite): no `PRAGMA`, no interactive
+//! transactions, and each write is one statement. Ids are bound as lower-case hyphenated UUID
+//! text, timestamps as INTEGER milliseconds.
+
+/// The columns of `users`, in the order the store reads them.
+macro_rules! user_columns {
+    () => {
+        "id, email, name, kind, password_hash, daily_message_limit, created_at"
+    };
+}
+
+/// The columns of `chats`, in the order the store reads them.
+macro_rules! chat_columns {
+    () => {
+        "id, user_id, title, visibility, model, created_at, updated_at"
+    };
+}
+
+// ---- migrations -------------------------------------------------------------------------------
+
+/// Wrangler's D1 migrations ledger, byte for byte, so one database can be migrated by either.
+pub(crate) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(\
+id INTEGER PRIMARY KEY AUTOINCREMENT, \
+name TEXT UNIQUE, \
+applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)";
+
+/// `?1` name → 1 when that migration is recorded, else 0.
+pub(crate) const MIGRATION_APPLIED: &str = "SELECT EXISTS (SELECT 1 FROM d1_migrations WHERE name = ?1)";
+
+/// Every recorded migration name, oldest first.
+pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT name FROM d1_migrations ORDER BY id";
+
+/// `?1` name: records a migration as applied.
+pub(crate) const RECORD_MIGRATION: &str = "INSERT INTO d1_migrations (name) VALUES (?1)";
+
+// ---- users ------------------------------------------------------------------------------------
+
+/// `?1` id, `?2` email, `?3` name, `?4` kind, `?5` password hash, `?6` daily limit,
+/// `?7` created at.
+pub(crate) const INSERT_USER: &str = concat!(
+    "INSERT INTO users (",
+    user_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+);
+
+/// `?1` id.
+pub(crate) const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
+
+/// `?1` normalised email.
+pub(crate) const USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = ?1");
+
+/// `?1` id, `?2` email, `?3` name, `?4` password hash. Checking "is a guest" and changing it
+/// is one statement (D1 has no interactive transactions): 0 rows changed means no such guest.
+pub(crate) const UPGRADE_GUEST: &str = "UPDATE users \
+SET kind = 'regular', email = ?2, name = ?3, password_hash = ?4 \
+WHERE id = ?1 AND kind = 'guest'";
+
+// ---- chats ------------------------------------------------------------------------------------
+
+/// `?1` id, `?2` owner, `?3` title, `?4` visibility, `?5` model, `?6` created at,
+/// `?7` updated at.
+pub(crate) const INSERT_CHAT: &str = concat!(
+    "INSERT INTO chats (",
+    chat_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+);
+
+/// `?1` id.
+pub(crate) const CHAT_BY_ID: &str = concat!("SELECT ", chat_columns!(), " FROM chats WHERE id = ?1");
+
+/// `?1` id, `?2` title, `?3` visibility, `?4` model, `?5` updated at.
+pub(crate) const UPDATE_CHAT: &str =
+    "UPDATE chats SET title = ?2, visibility = ?3, model = ?4, updated_at = ?5 WHERE id = ?1";
+
+/// `?1` id. What a chat owns goes with it through `ON DELETE CASCADE`.
+pub(crate) const DELETE_CHAT: &str = "DELETE FROM chats WHERE id = ?1";
+
+// The four chat-list shapes are separate statements rather than one with optional parameters
+// (`?3 IS NULL OR …`), so that the planner turns each cursor into a range of the
+// `chats_by_owner_recency` index instead of a scan.
+
+/// `?1` owner, `?2` limit.
+pub(crate) const LIST_CHATS: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats WHERE user_id = ?1",
+    " ORDER BY updated_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` owner, `?2` limit, `?3` cursor time, `?4` cursor id.
+pub(crate) const LIST_CHATS_AFTER: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats WHERE user_id = ?1 AND (updated_at, id) < (?3, ?4)",
+    " ORDER BY updated_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` owner, `?2` limit, `?3` `LIKE` pattern escaped with `\`.
+pub(crate) const SEARCH_CHATS: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats WHERE user_id = ?1 AND title LIKE ?3 ESCAPE '\\'",
+    " ORDER BY updated_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` owner, `?2` limit, `?3` cursor time, `?4` cursor id, `?5` `LIKE` pattern escaped
+/// with `\`.
+pub(crate) const SEARCH_CHATS_AFTER: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats WHERE user_id = ?1 AND (updated_at, id) < (?3, ?4)",
+    " AND title LIKE ?5 ESCAPE '\\'",
+    " ORDER BY updated_at DESC, id DESC LIMIT ?2"
+);
+
+/// A `LIKE` pattern matching titles that contain `text`, with `%`, `_` and the escape
+/// character `\` taken literally.
+///
+/// SQLite's `LIKE` folds ASCII case only, which is the rule of `SearchText::matches`.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_the_escape() {
+        assert_eq!(contains_pattern("abc"), "%abc%");
+        assert_eq!(contains_pattern(r"100% a_b \ c"), r"%100\% a\_b \\ c%");
+    }
+
+    #[test]
+    fn ledger_is_wranglers() {
+        assert_eq!(
+            CREATE_LEDGER,
+            "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
+        );
+    }
+}
