@@ -5,6 +5,6 @@ pub mod llm;
 pub mod platform;
 pub mod sqlite;
 
-pub use llm::TokioSleeper;
+pub use llm::{OpenAiConfig, OpenAiConfigError, OpenAiModel, TokioSleeper};
 pub use platform::{BlockingHasher, OsRng, SystemClock};
 pub use sqlite::{SqliteOptions, SqliteStore};
