@@ -20,6 +20,8 @@ use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 
+pub use crate::streams::memory_hub::MemoryStreamHub;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these maps half-changed in a way that matters
     // more than refusing all further requests would.

@@ -1,9 +1,17 @@
 //! Streams: append-only event logs with live followers and replay from any sequence number.
 
+mod log;
+pub(crate) mod memory_hub;
 mod port;
 mod service;
 
+use std::time::Duration;
+
+pub use log::EventLog;
 pub use port::{
     EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus,
 };
 pub use service::{GenerationProbe, StreamService, StreamUseError};
+
+/// How long a closed stream's log stays readable: 24 hours.
+pub const LOG_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
