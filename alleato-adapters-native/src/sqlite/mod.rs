@@ -1,10 +1,10 @@
 //! Users and chats in an SQLite file, through rusqlite.
 //!
 //! One writer connection and a few reader connections share the file in WAL mode, so reads
-//! run concurrently with each other and with the single writer. Every call runs on tokio's
-//! blocking threads, never on the async workers. The schema is `migrations/*.sql`, embedded and
-//! applied at [`SqliteStore::open`], and recorded in the same `d1_migrations` ledger wrangler
-//! keeps on D1.
+//! run concurrently with each other and with the single writer. Each connection lives on a
+//! thread of its own, so no SQLite call ever runs on a tokio worker. The schema is
+//! `migrations/*.sql`, embedded and applied at [`SqliteStore::open`], and recorded in the same
+//! `d1_migrations` ledger wrangler keeps on D1.
 
 mod migrate;
 mod pool;
@@ -137,12 +137,11 @@ impl SqliteStore {
         let readers = (0..options.readers)
             .map(|_| open_connection(&path, options, true))
             .collect::<Result<Vec<_>, _>>()?;
+        let threads = |source| backend(OpenError::Thread(source));
+        let writer = Pool::new("sqlite-writer", vec![writer]).map_err(threads)?;
+        let readers = Pool::new("sqlite-reader", readers).map_err(threads)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                path,
-                writer: Pool::new(vec![writer]),
-                readers: Pool::new(readers),
-            }),
+            inner: Arc::new(Inner { path, writer, readers }),
         })
     }
 
@@ -151,7 +150,7 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `f` on a reader connection, on a blocking thread.
+    /// Runs `f` on a reader connection, on that connection's thread.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -160,7 +159,7 @@ impl SqliteStore {
         self.inner.readers.run(move |conn| f(conn)).await
     }
 
-    /// Runs `f` on the writer connection, on a blocking thread.
+    /// Runs `f` on the writer connection, on its thread.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -212,6 +211,8 @@ enum OpenError {
     NotWal(String),
     #[error("the open task failed: {0}")]
     Task(String),
+    #[error("cannot start a connection thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
