@@ -139,11 +139,7 @@ impl Drop for ServerProcess {
 fn binary_path() -> Result<PathBuf, String> {
     let path = match std::env::var_os("ALLEATO_BIN") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("target")
-            .join("release")
-            .join("alleato"),
+        _ => workspace_dir().join("target").join("release").join("alleato"),
     };
     if path.is_file() {
         Ok(path)
@@ -154,6 +150,13 @@ fn binary_path() -> Result<PathBuf, String> {
             path.display()
         ))
     }
+}
+
+fn workspace_dir() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.join(".."), PathBuf::from)
 }
 
 fn free_port() -> Result<u16, String> {
@@ -272,5 +275,6 @@ fn health_is_ok(addr: SocketAddr) -> bool {
         return false;
     }
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    // `HTTP/1.x 200`
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && head.ends_with(b" 200")
 }
