@@ -3,7 +3,10 @@
 use alleato_adapters_native::SqliteStore;
 use alleato_core::auth::{DisplayName, Email, UserRecord, UserStore};
 use alleato_core::chats::{Chat, ChatListQuery, ChatStore};
-use alleato_core::id::{ChatId, UserId};
+use alleato_core::id::{ChatId, MessageId, UserId};
+use alleato_core::llm::Usage;
+use alleato_core::messages::{DailyUsage, Message, MessageListQuery, MessageStore, UsageStore, Vote};
+use alleato_core::page::Cursor;
 use alleato_core::store::StoreError;
 use async_trait::async_trait;
 use tempfile::TempDir;
@@ -16,6 +19,16 @@ mod memory_store {
 
 mod sqlite_store {
     alleato_core::store_contract_tests!(super::TempSqlite::open().await);
+}
+
+mod memory_message_store {
+    use alleato_core::memory::MemoryStore;
+
+    alleato_core::message_store_contract_tests!(MemoryStore::new());
+}
+
+mod sqlite_message_store {
+    alleato_core::message_store_contract_tests!(super::TempSqlite::open().await);
 }
 
 mod memory_cache_and_counters {
@@ -105,5 +118,59 @@ impl ChatStore for TempSqlite {
 
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         self.store.list_chats(query).await
+    }
+}
+
+#[async_trait]
+impl MessageStore for TempSqlite {
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
+        self.store.insert_message(message).await
+    }
+
+    async fn update_message(&self, message: &Message) -> Result<(), StoreError> {
+        self.store.update_message(message).await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.store.message(id).await
+    }
+
+    async fn list_messages(&self, query: &MessageListQuery) -> Result<Vec<Message>, StoreError> {
+        self.store.list_messages(query).await
+    }
+
+    async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {
+        self.store.delete_message(id).await
+    }
+
+    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError> {
+        self.store.delete_messages_after(chat_id, after).await
+    }
+
+    async fn streaming_messages(&self) -> Result<Vec<Message>, StoreError> {
+        self.store.streaming_messages().await
+    }
+
+    async fn upsert_vote(&self, vote: &Vote) -> Result<(), StoreError> {
+        self.store.upsert_vote(vote).await
+    }
+
+    async fn votes(&self, chat_id: ChatId) -> Result<Vec<Vote>, StoreError> {
+        self.store.votes(chat_id).await
+    }
+}
+
+#[async_trait]
+impl UsageStore for TempSqlite {
+    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError> {
+        self.store.count_message(user, day).await
+    }
+
+    async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {
+        self.store.add_tokens(user, day, usage).await
+    }
+
+    async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError> {
+        self.store.daily_usage(user, day).await
     }
 }

@@ -1,4 +1,4 @@
-//! Users and chats in an SQLite file, through rusqlite.
+//! Users, chats, messages, votes and daily usage in an SQLite file, through rusqlite.
 //!
 //! One writer connection and a few reader connections share the file in WAL mode, so reads
 //! run concurrently with each other and with the single writer. Each connection lives on a
@@ -26,7 +26,7 @@ use pool::Pool;
 const ADAPTER: &str = "sqlite";
 
 /// Prepared statements kept per connection: every statement of `sql.rs` fits.
-const STATEMENT_CACHE: usize = 32;
+const STATEMENT_CACHE: usize = 64;
 
 /// How to open an [`SqliteStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +74,10 @@ impl Default for SqliteOptions {
     }
 }
 
-/// A [`UserStore`](alleato_core::auth::UserStore) and
-/// [`ChatStore`](alleato_core::chats::ChatStore) in one SQLite file.
+/// A [`UserStore`](alleato_core::auth::UserStore),
+/// [`ChatStore`](alleato_core::chats::ChatStore),
+/// [`MessageStore`](alleato_core::messages::MessageStore) and
+/// [`UsageStore`](alleato_core::messages::UsageStore) in one SQLite file.
 ///
 /// Cloning is cheap and shares the connections.
 #[derive(Clone)]

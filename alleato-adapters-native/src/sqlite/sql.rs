@@ -97,11 +97,16 @@ pub(crate) const LIST_CHATS_AFTER: &str = concat!(
     " ORDER BY updated_at DESC, id DESC LIMIT ?2"
 );
 
+// A search matches the title or the text of any of the chat's messages (each message's
+// probe is a range of `messages_by_chat`).
+
 /// `?1` owner, `?2` limit, `?3` `LIKE` pattern escaped with `\`.
 pub(crate) const SEARCH_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
-    " FROM chats WHERE user_id = ?1 AND title LIKE ?3 ESCAPE '\\'",
+    " FROM chats c WHERE user_id = ?1",
+    " AND (title LIKE ?3 ESCAPE '\\'",
+    " OR EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.text LIKE ?3 ESCAPE '\\'))",
     " ORDER BY updated_at DESC, id DESC LIMIT ?2"
 );
 
@@ -110,10 +115,101 @@ pub(crate) const SEARCH_CHATS: &str = concat!(
 pub(crate) const SEARCH_CHATS_AFTER: &str = concat!(
     "SELECT ",
     chat_columns!(),
-    " FROM chats WHERE user_id = ?1 AND (updated_at, id) < (?3, ?4)",
-    " AND title LIKE ?5 ESCAPE '\\'",
+    " FROM chats c WHERE user_id = ?1 AND (updated_at, id) < (?3, ?4)",
+    " AND (title LIKE ?5 ESCAPE '\\'",
+    " OR EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.text LIKE ?5 ESCAPE '\\'))",
     " ORDER BY updated_at DESC, id DESC LIMIT ?2"
 );
+
+// ---- messages ---------------------------------------------------------------------------------
+
+/// The columns of `messages` the store reads, in order (`text` is derived from `parts`).
+macro_rules! message_columns {
+    () => {
+        "id, chat_id, role, parts, status, model, input_tokens, output_tokens, stream_id, created_at"
+    };
+}
+
+/// `?1` id, `?2` chat, `?3` role, `?4` parts JSON, `?5` text, `?6` status, `?7` model,
+/// `?8` input tokens, `?9` output tokens, `?10` stream, `?11` created at. Inserts nothing
+/// (0 rows) when the chat does not exist; D1 runs it in one batch with [`BUMP_CHAT`].
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+(id, chat_id, role, parts, text, status, model, input_tokens, output_tokens, stream_id, created_at) \
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+WHERE EXISTS (SELECT 1 FROM chats WHERE id = ?2)";
+
+/// `?1` chat, `?2` a message's time: moves the chat's `updated_at` up to it, never back.
+pub(crate) const BUMP_CHAT: &str = "UPDATE chats SET updated_at = MAX(updated_at, ?2) WHERE id = ?1";
+
+/// `?1` id, `?2` parts JSON, `?3` text, `?4` status, `?5` model, `?6` input tokens,
+/// `?7` output tokens. 0 rows changed: no such message.
+pub(crate) const UPDATE_MESSAGE: &str = "UPDATE messages \
+SET parts = ?2, text = ?3, status = ?4, model = ?5, input_tokens = ?6, output_tokens = ?7 \
+WHERE id = ?1";
+
+/// `?1` id.
+pub(crate) const MESSAGE_BY_ID: &str = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
+
+// As for chat lists, the cursor and no-cursor shapes are separate statements, so that the
+// cursor is a range of the `messages_by_chat` index.
+
+/// `?1` chat, `?2` limit.
+pub(crate) const LIST_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1",
+    " ORDER BY created_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` chat, `?2` limit, `?3` cursor time, `?4` cursor id.
+pub(crate) const LIST_MESSAGES_BEFORE: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1 AND (created_at, id) < (?3, ?4)",
+    " ORDER BY created_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` id. Its votes go with it through `ON DELETE CASCADE`.
+pub(crate) const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = ?1";
+
+/// `?1` chat, `?2` cursor time, `?3` cursor id: deletes the chat's messages after the cursor.
+pub(crate) const DELETE_MESSAGES_AFTER: &str =
+    "DELETE FROM messages WHERE chat_id = ?1 AND (created_at, id) > (?2, ?3)";
+
+/// Messages still streaming, oldest first (through the partial index `messages_streaming`).
+pub(crate) const STREAMING_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE status = 'streaming' ORDER BY created_at, id"
+);
+
+// ---- votes ------------------------------------------------------------------------------------
+
+/// `?1` message, `?2` user, `?3` chat, `?4` kind, `?5` updated at. Inserts or changes nothing
+/// (0 rows) when the message does not exist. (The `WHERE` also keeps SQLite from reading
+/// `ON CONFLICT` as a join constraint.)
+pub(crate) const UPSERT_VOTE: &str = "INSERT INTO votes (message_id, user_id, chat_id, kind, updated_at) \
+SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) \
+ON CONFLICT (message_id, user_id) DO UPDATE SET kind = excluded.kind, updated_at = excluded.updated_at";
+
+/// `?1` chat.
+pub(crate) const VOTES_BY_CHAT: &str = "SELECT message_id, user_id, chat_id, kind, updated_at \
+FROM votes WHERE chat_id = ?1 ORDER BY message_id, user_id";
+
+// ---- usage ------------------------------------------------------------------------------------
+
+/// `?1` user, `?2` day → the new message count (one statement: atomic).
+pub(crate) const COUNT_MESSAGE: &str = "INSERT INTO usage_daily (user_id, day, messages) VALUES (?1, ?2, 1) \
+ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1 RETURNING messages";
+
+/// `?1` user, `?2` day, `?3` input tokens, `?4` output tokens.
+pub(crate) const ADD_TOKENS: &str = "INSERT INTO usage_daily (user_id, day, input_tokens, output_tokens) \
+VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, day) DO UPDATE SET \
+input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens";
+
+/// `?1` user, `?2` day.
+pub(crate) const DAILY_USAGE: &str =
+    "SELECT messages, input_tokens, output_tokens FROM usage_daily WHERE user_id = ?1 AND day = ?2";
 
 /// A `LIKE` pattern matching titles that contain `text`, with `%`, `_` and the escape
 /// character `\` taken literally.

@@ -2,7 +2,13 @@
 
 use alleato_core::auth::{DisplayName, Email, User, UserKind, UserRecord, UserStore};
 use alleato_core::chats::{Chat, ChatListQuery, ChatStore, ChatTitle, Visibility};
-use alleato_core::id::{ChatId, UserId};
+use alleato_core::id::{ChatId, MessageId, StreamId, UserId};
+use alleato_core::llm::Usage;
+use alleato_core::messages::{
+    DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, UsageStore, Vote, VoteKind,
+    parts_from_json, parts_to_json,
+};
+use alleato_core::page::Cursor;
 use alleato_core::store::StoreError;
 use alleato_core::time::Timestamp;
 use async_trait::async_trait;
@@ -64,6 +70,7 @@ fn conflict_rule(message: &str) -> Option<&'static str> {
         "users.email" => Some("email"),
         "users.id" => Some("user"),
         "chats.id" => Some("chat"),
+        "messages.id" => Some("message"),
         _ => None,
     }
 }
@@ -135,6 +142,85 @@ fn chat_from_row(row: &Row<'_>) -> Result<Chat, StoreError> {
         created_at: Timestamp::from_millis(integer(row, 5, "chats.created_at")?),
         updated_at: Timestamp::from_millis(integer(row, 6, "chats.updated_at")?),
     })
+}
+
+/// Reads a row of `sql::message_columns!`.
+fn message_from_row(row: &Row<'_>) -> Result<Message, StoreError> {
+    let role = text(row, 2, "messages.role")?;
+    let role = Role::parse(role).ok_or_else(|| corrupt("messages.role", format_args!("unknown role {role:?}")))?;
+    let status = text(row, 4, "messages.status")?;
+    let status = MessageStatus::parse(status)
+        .ok_or_else(|| corrupt("messages.status", format_args!("unknown status {status:?}")))?;
+    let input = optional_count(row, 6, "messages.input_tokens")?;
+    let output = optional_count(row, 7, "messages.output_tokens")?;
+    let usage = match (input, output) {
+        (Some(input_tokens), Some(output_tokens)) => Some(Usage {
+            input_tokens,
+            output_tokens,
+        }),
+        (None, None) => None,
+        _ => return Err(corrupt("messages.input_tokens", "only one of the token counts is set")),
+    };
+    let stream_id = optional_text(row, 8, "messages.stream_id")?
+        .map(|s| Uuid::try_parse(s).map(StreamId::from_uuid))
+        .transpose()
+        .map_err(|e| corrupt("messages.stream_id", e))?;
+    Ok(Message {
+        id: MessageId::from_uuid(uuid(row, 0, "messages.id")?),
+        chat_id: ChatId::from_uuid(uuid(row, 1, "messages.chat_id")?),
+        role,
+        parts: parts_from_json(text(row, 3, "messages.parts")?).map_err(|e| corrupt("messages.parts", e))?,
+        status,
+        model: optional_text(row, 5, "messages.model")?.map(str::to_owned),
+        usage,
+        stream_id,
+        created_at: Timestamp::from_millis(integer(row, 9, "messages.created_at")?),
+    })
+}
+
+/// Reads a row of `sql::VOTES_BY_CHAT`.
+fn vote_from_row(row: &Row<'_>) -> Result<Vote, StoreError> {
+    Ok(Vote {
+        message_id: MessageId::from_uuid(uuid(row, 0, "votes.message_id")?),
+        user_id: UserId::from_uuid(uuid(row, 1, "votes.user_id")?),
+        chat_id: ChatId::from_uuid(uuid(row, 2, "votes.chat_id")?),
+        kind: VoteKind::parse(text(row, 3, "votes.kind")?).map_err(|e| corrupt("votes.kind", e))?,
+        updated_at: Timestamp::from_millis(integer(row, 4, "votes.updated_at")?),
+    })
+}
+
+/// A count that must not be negative.
+fn count(row: &Row<'_>, i: usize, column: &str) -> Result<u64, StoreError> {
+    u64::try_from(integer(row, i, column)?).map_err(|e| corrupt(column, e))
+}
+
+/// A count that must not be negative, or NULL.
+fn optional_count(row: &Row<'_>, i: usize, column: &str) -> Result<Option<u64>, StoreError> {
+    match value(row, i)? {
+        ValueRef::Null => Ok(None),
+        _ => count(row, i, column).map(Some),
+    }
+}
+
+/// A token count as an SQLite INTEGER (saturating: no real count comes near `i64::MAX`).
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Every row of a query, read with `read`.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_error)?;
+    let mut rows = stmt.query(params).map_err(map_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_error)? {
+        out.push(read(row)?);
+    }
+    Ok(out)
 }
 
 /// The first row of a query, read with `read`, or `None`.
@@ -294,6 +380,180 @@ impl ChatStore for SqliteStore {
     }
 }
 
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
+        let (message, parts, text) = (message.clone(), parts_to_json(&message.parts), message.text());
+        self.write(move |conn| {
+            let m = &message;
+            let chat = UuidText::new(m.chat_id.as_uuid());
+            let params = params![
+                UuidText::new(m.id.as_uuid()),
+                chat,
+                m.role.as_str(),
+                parts,
+                text,
+                m.status.as_str(),
+                m.model.as_deref(),
+                m.usage.map(|u| tokens(u.input_tokens)),
+                m.usage.map(|u| tokens(u.output_tokens)),
+                m.stream_id.as_ref().map(|s| UuidText::new(s.as_uuid())),
+                m.created_at.as_millis(),
+            ];
+            // Both statements on the one writer connection, in one transaction (a batch on D1).
+            let tx = conn.unchecked_transaction().map_err(map_error)?;
+            change_one(&tx, sql::INSERT_MESSAGE, params)?;
+            change_one(&tx, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])?;
+            tx.commit().map_err(map_error)
+        })
+        .await
+    }
+
+    async fn update_message(&self, message: &Message) -> Result<(), StoreError> {
+        let (message, parts, text) = (message.clone(), parts_to_json(&message.parts), message.text());
+        self.write(move |conn| {
+            let m = &message;
+            let params = params![
+                UuidText::new(m.id.as_uuid()),
+                parts,
+                text,
+                m.status.as_str(),
+                m.model.as_deref(),
+                m.usage.map(|u| tokens(u.input_tokens)),
+                m.usage.map(|u| tokens(u.output_tokens)),
+            ];
+            change_one(conn, sql::UPDATE_MESSAGE, params)
+        })
+        .await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                sql::MESSAGE_BY_ID,
+                [UuidText::new(id.as_uuid())],
+                message_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn list_messages(&self, query: &MessageListQuery) -> Result<Vec<Message>, StoreError> {
+        let chat = UuidText::new(query.chat_id.as_uuid());
+        let fetch = i64::from(query.limit.get()) + 1;
+        let before = query.before.map(|c| (c.at.as_millis(), UuidText::new(&c.id)));
+        self.read(move |conn| match &before {
+            None => query_all(conn, sql::LIST_MESSAGES, params![chat, fetch], message_from_row),
+            Some((at, id)) => query_all(
+                conn,
+                sql::LIST_MESSAGES_BEFORE,
+                params![chat, fetch, at, id],
+                message_from_row,
+            ),
+        })
+        .await
+    }
+
+    async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {
+        self.write(move |conn| change_one(conn, sql::DELETE_MESSAGE, [UuidText::new(id.as_uuid())]))
+            .await
+    }
+
+    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let params = params![
+                UuidText::new(chat_id.as_uuid()),
+                after.at.as_millis(),
+                UuidText::new(&after.id)
+            ];
+            let deleted = conn
+                .prepare_cached(sql::DELETE_MESSAGES_AFTER)
+                .and_then(|mut s| s.execute(params))
+                .map_err(map_error)?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    async fn streaming_messages(&self) -> Result<Vec<Message>, StoreError> {
+        self.read(|conn| query_all(conn, sql::STREAMING_MESSAGES, [], message_from_row))
+            .await
+    }
+
+    async fn upsert_vote(&self, vote: &Vote) -> Result<(), StoreError> {
+        let vote = vote.clone();
+        self.write(move |conn| {
+            let params = params![
+                UuidText::new(vote.message_id.as_uuid()),
+                UuidText::new(vote.user_id.as_uuid()),
+                UuidText::new(vote.chat_id.as_uuid()),
+                vote.kind.as_str(),
+                vote.updated_at.as_millis(),
+            ];
+            change_one(conn, sql::UPSERT_VOTE, params)
+        })
+        .await
+    }
+
+    async fn votes(&self, chat_id: ChatId) -> Result<Vec<Vote>, StoreError> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql::VOTES_BY_CHAT,
+                [UuidText::new(chat_id.as_uuid())],
+                vote_from_row,
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UsageStore for SqliteStore {
+    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let params = params![UuidText::new(user.as_uuid()), day];
+            query_one(conn, sql::COUNT_MESSAGE, params, |row| {
+                count(row, 0, "usage_daily.messages")
+            })?
+            .ok_or_else(|| corrupt("usage_daily.messages", "the upsert returned no row"))
+        })
+        .await
+    }
+
+    async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let params = params![
+                UuidText::new(user.as_uuid()),
+                day,
+                tokens(usage.input_tokens),
+                tokens(usage.output_tokens),
+            ];
+            conn.prepare_cached(sql::ADD_TOKENS)
+                .and_then(|mut s| s.execute(params))
+                .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError> {
+        self.read(move |conn| {
+            let params = params![UuidText::new(user.as_uuid()), day];
+            let usage = query_one(conn, sql::DAILY_USAGE, params, |row| {
+                Ok(DailyUsage {
+                    messages: count(row, 0, "usage_daily.messages")?,
+                    input_tokens: count(row, 1, "usage_daily.input_tokens")?,
+                    output_tokens: count(row, 2, "usage_daily.output_tokens")?,
+                })
+            })?;
+            Ok(usage.unwrap_or_default())
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +585,25 @@ mod tests {
         for p in [&plans[1], &plans[3]] {
             assert!(p.contains("(updated_at,id)<(?,?)"), "{p}");
         }
+        // Each chat's messages are searched through their index, not by a scan.
+        for p in [&plans[2], &plans[3]] {
+            assert!(p.contains("messages_by_chat"), "{p}");
+        }
+    }
+
+    #[test]
+    fn message_lists_walk_the_chat_index_without_sorting() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let chat = UuidText::new(&Uuid::from_u128(1));
+        let id = UuidText::new(&Uuid::from_u128(2));
+        let all = plan(&conn, sql::LIST_MESSAGES, params![chat, 21]);
+        let before = plan(&conn, sql::LIST_MESSAGES_BEFORE, params![chat, 21, 5, id]);
+        for p in [&all, &before] {
+            assert!(p.contains("messages_by_chat"), "{p}");
+            assert!(!p.contains("TEMP B-TREE"), "{p}");
+        }
+        assert!(before.contains("(created_at,id)<(?,?)"), "{before}");
     }
 
     #[test]
@@ -344,6 +623,7 @@ mod tests {
         assert_eq!(conflict_rule("UNIQUE constraint failed: users.email"), Some("email"));
         assert_eq!(conflict_rule("UNIQUE constraint failed: users.id"), Some("user"));
         assert_eq!(conflict_rule("UNIQUE constraint failed: chats.id"), Some("chat"));
+        assert_eq!(conflict_rule("UNIQUE constraint failed: messages.id"), Some("message"));
         assert_eq!(conflict_rule("FOREIGN KEY constraint failed"), None);
     }
 }
