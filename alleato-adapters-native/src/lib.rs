@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod llm;
 pub mod platform;
+pub mod spawn;
 pub mod sqlite;
 
 pub use llm::{OpenAiConfig, OpenAiConfigError, OpenAiModel, TokioSleeper};

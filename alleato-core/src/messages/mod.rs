@@ -9,7 +9,7 @@ pub use model::{
     DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind,
     parse_user_parts, parts_from_json, parts_to_json,
 };
-pub use port::{MessageStore, Spawner, UsageStore};
+pub use port::{MessageStore, Spawner, Task, UsageStore};
 pub use service::{
     ExportFormat, Generation, MessageConfig, MessageError, MessagePorts, MessageService,
     QuotaConfig, SendInput, Trigger, title_from,

@@ -1,0 +1,408 @@
+//! The `alleato` server's configuration: `ALLEATO_*` environment variables and flags, and the
+//! wiring of adapters, use cases and the router from it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig, AuthService};
+use alleato_core::chats::ChatService;
+use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
+use alleato_core::memory::MemoryStreamHub;
+use alleato_core::memory::{MemoryCache, MemoryCounters};
+use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, QuotaConfig};
+use alleato_core::models::{ModelCatalog, ModelInfo};
+use alleato_core::ports::{Clock, Rng};
+use alleato_core::streams::StreamService;
+use alleato_http::{AppState, HttpConfig, JwtCodec};
+use clap::Parser;
+
+use crate::llm::{OpenAiConfig, OpenAiModel, TokioSleeper};
+use crate::platform::{BlockingHasher, OsRng, SystemClock};
+use crate::spawn::TokioSpawner;
+use crate::sqlite::{SqliteOptions, SqliteStore};
+
+/// Alleato: the backend of an AI chat application.
+///
+/// Every flag can also be set by the environment variable shown. With no configuration at all,
+/// the server listens on 127.0.0.1:8787, keeps its data under ./data and answers with the
+/// built-in echo model.
+#[derive(Clone, Parser)]
+#[command(name = "alleato", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ALLEATO_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Directory of the SQLite database and the generated JWT secret.
+    #[arg(long, env = "ALLEATO_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Secret that signs access tokens (at least 32 bytes). When unset, one is generated on
+    /// first start and kept in `<data-dir>/jwt-secret`.
+    #[arg(long, env = "ALLEATO_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Origins allowed by CORS, comma-separated (e.g. `https://app.example.com`).
+    #[arg(long, env = "ALLEATO_CORS_ORIGINS", value_delimiter = ',', default_value = "")]
+    pub cors_origins: Vec<String>,
+
+    /// Deployment environment reported by /health.
+    #[arg(long, env = "ALLEATO_ENVIRONMENT", default_value = "development")]
+    pub environment: String,
+
+    /// Requests per minute per client IP on /api/*.
+    #[arg(long, env = "ALLEATO_RATE_LIMIT_PER_MINUTE", default_value_t = 300)]
+    pub rate_limit_per_minute: u64,
+
+    /// Requests per minute per client IP on login, register and guest.
+    #[arg(long, env = "ALLEATO_AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_limit_per_minute: u64,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "ALLEATO_ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a session without a refresh, in seconds.
+    #[arg(long, env = "ALLEATO_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_ttl_secs: u64,
+
+    /// SQLite reader connections (one writer is always kept besides them).
+    #[arg(long, env = "ALLEATO_SQLITE_READERS", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub sqlite_readers: u64,
+
+    /// Delay before each token of the built-in echo model, in milliseconds (0 for benchmarks).
+    #[arg(long, env = "ALLEATO_ECHO_DELAY_MS", default_value_t = 15)]
+    pub echo_delay_ms: u64,
+
+    /// Base URL of an OpenAI-compatible chat-completions API (OpenAI, Ollama, vLLM, llama.cpp,
+    /// OpenRouter…), e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+    #[arg(long, env = "ALLEATO_OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+
+    /// API key of that provider, sent as a Bearer token.
+    #[arg(long, env = "ALLEATO_OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
+    /// Model ids served by that provider, comma-separated; the first becomes the default model.
+    #[arg(long, env = "ALLEATO_OPENAI_MODELS", value_delimiter = ',', default_value = "")]
+    pub openai_models: Vec<String>,
+
+    /// Seconds to wait for the provider to accept a connection.
+    #[arg(long, env = "ALLEATO_OPENAI_CONNECT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub openai_connect_timeout_secs: u64,
+
+    /// Seconds without a byte from the provider before an answer is abandoned.
+    #[arg(long, env = "ALLEATO_OPENAI_IDLE_TIMEOUT_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub openai_idle_timeout_secs: u64,
+
+    /// The model new chats use; by default the first OpenAI-compatible model, else `echo`.
+    #[arg(long, env = "ALLEATO_DEFAULT_MODEL")]
+    pub default_model: Option<String>,
+
+    /// Messages a guest may send per UTC day.
+    #[arg(long, env = "ALLEATO_GUEST_DAILY_MESSAGES", default_value_t = 20)]
+    pub guest_daily_messages: u64,
+
+    /// Messages a registered user may send per UTC day (an admin may set another limit per user).
+    #[arg(long, env = "ALLEATO_REGULAR_DAILY_MESSAGES", default_value_t = 200)]
+    pub regular_daily_messages: u64,
+
+    /// Seconds an answer stays in the response cache; 0 turns the cache off.
+    #[arg(long, env = "ALLEATO_RESPONSE_CACHE_TTL_SECS", default_value_t = 3600)]
+    pub response_cache_ttl_secs: u64,
+
+    /// How many of a chat's latest messages are sent to the model as context.
+    #[arg(long, env = "ALLEATO_CONTEXT_MESSAGES", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub context_messages: u32,
+
+    /// Seconds between `: ping` comments on idle SSE streams.
+    #[arg(long, env = "ALLEATO_SSE_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sse_keep_alive_secs: u64,
+
+    /// Log filter, in tracing's EnvFilter syntax (`info`, `alleato=debug,tower_http=warn`).
+    #[arg(long, env = "ALLEATO_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "ALLEATO_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("cors_origins", &self.cors_origins)
+            .field("environment", &self.environment)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("auth_rate_limit_per_minute", &self.auth_rate_limit_per_minute)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("sqlite_readers", &self.sqlite_readers)
+            .field("echo_delay_ms", &self.echo_delay_ms)
+            .field("openai_base_url", &self.openai_base_url)
+            .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "<redacted>"))
+            .field("openai_models", &self.openai_models)
+            .field("default_model", &self.default_model)
+            .field("guest_daily_messages", &self.guest_daily_messages)
+            .field("regular_daily_messages", &self.regular_daily_messages)
+            .field("response_cache_ttl_secs", &self.response_cache_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The data directory or a file in it could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// The JWT secret: configured, or read from (or generated into) `<data_dir>/jwt-secret`.
+fn jwt_secret(config: &Config, rng: &dyn Rng) -> Result<Vec<u8>, StartError> {
+    if let Some(s) = &config.jwt_secret {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    let io = |source| StartError::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) => return Ok(s.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut raw = [0u8; 48];
+    rng.fill(&mut raw);
+    let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &secret).map_err(io)?;
+    tracing::info!(path = %path.display(), "generated a new JWT secret");
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Everything a running server holds.
+pub struct Wired {
+    /// The router's state.
+    pub state: AppState,
+    /// The in-process cache, purged periodically.
+    pub cache: Arc<MemoryCache>,
+    /// The in-process counters, purged periodically.
+    pub counters: Arc<MemoryCounters>,
+    /// The stream hub, whose closed logs are purged periodically.
+    pub hub: Arc<MemoryStreamHub>,
+}
+
+/// Opens the data directory and database and wires the use cases.
+///
+/// # Errors
+/// When the data directory, the secret or the database cannot be used.
+pub async fn wire(config: &Config) -> Result<Wired, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rng: Arc<dyn Rng> = Arc::new(OsRng);
+    let secret = jwt_secret(config, &*rng)?;
+    let tokens = Arc::new(JwtCodec::new(&secret).map_err(StartError::Config)?);
+
+    let db_path = config.data_dir.join("alleato.db");
+    let readers = usize::try_from(config.sqlite_readers).unwrap_or(4);
+    let store = Arc::new(
+        SqliteStore::open_with(&db_path, SqliteOptions::new().with_readers(readers))
+            .await
+            .map_err(|e| StartError::Database(format!("{}: {e}", db_path.display())))?,
+    );
+    let cache = Arc::new(MemoryCache::new(clock.clone()));
+    let counters = Arc::new(MemoryCounters::new(clock.clone()));
+    let hasher = Arc::new(BlockingHasher::new(Argon2Hasher::new(
+        Argon2Params::RECOMMENDED,
+        rng.clone(),
+    )));
+    let (catalog, model) = models(config)?;
+    let catalog = Arc::new(catalog);
+    let hub = Arc::new(MemoryStreamHub::new(clock.clone()));
+    let auth = Arc::new(AuthService::new(
+        store.clone(),
+        cache.clone(),
+        hasher,
+        tokens,
+        clock.clone(),
+        rng.clone(),
+        AuthConfig {
+            access_ttl: Duration::from_secs(config.access_token_ttl_secs),
+            session_ttl: Duration::from_secs(config.session_ttl_secs),
+        },
+    ));
+    let chats = Arc::new(ChatService::new(
+        store.clone(),
+        catalog.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
+    let messages = Arc::new(MessageService::new(
+        MessagePorts {
+            chats: chats.clone(),
+            chat_store: store.clone(),
+            messages: store.clone(),
+            usage: store.clone(),
+            users: store.clone(),
+            hub: hub.clone(),
+            model,
+            cache: cache.clone(),
+            spawner: Arc::new(TokioSpawner),
+            catalog: catalog.clone(),
+            clock: clock.clone(),
+            rng: rng.clone(),
+        },
+        MessageConfig {
+            context_messages: config.context_messages,
+            response_cache_ttl: Duration::from_secs(config.response_cache_ttl_secs),
+        },
+        QuotaConfig {
+            guest_daily_messages: config.guest_daily_messages,
+            regular_daily_messages: config.regular_daily_messages,
+        },
+    ));
+    let recovered = messages
+        .recover_interrupted()
+        .await
+        .map_err(|e| StartError::Database(format!("recovering interrupted answers: {e}")))?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "answers interrupted by the previous shutdown were marked as failed"
+        );
+    }
+    let streams = Arc::new(StreamService::new(
+        hub.clone(),
+        chats.clone(),
+        messages.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
+    let http = HttpConfig {
+        cors_origins: config
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        rate_limit_per_minute: config.rate_limit_per_minute,
+        auth_rate_limit_per_minute: config.auth_rate_limit_per_minute,
+        environment: config.environment.clone(),
+        runtime: "native",
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        sse_keep_alive_secs: config.sse_keep_alive_secs,
+    };
+    let state = AppState {
+        auth,
+        chats,
+        messages,
+        streams,
+        catalog,
+        counters: counters.clone(),
+        clock,
+        rng,
+        config: Arc::new(http),
+    };
+    Ok(Wired {
+        state,
+        cache,
+        counters,
+        hub,
+    })
+}
+
+/// The model catalog and the adapters behind it: `echo` always, plus the OpenAI-compatible
+/// models when a provider is configured.
+fn models(config: &Config) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), StartError> {
+    let echo = Arc::new(EchoModel::new(
+        Arc::new(TokioSleeper),
+        Duration::from_millis(config.echo_delay_ms),
+    ));
+    let mut router = ModelRouter::new().with("echo", echo);
+    let mut infos = vec![ModelInfo {
+        id: "echo".to_owned(),
+        name: "Echo (built in)".to_owned(),
+    }];
+    let ids: Vec<String> = config
+        .openai_models
+        .iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    match (&config.openai_base_url, ids.is_empty()) {
+        (Some(url), false) => {
+            let openai = OpenAiConfig::new(url.clone())
+                .with_api_key(config.openai_api_key.clone())
+                .with_connect_timeout(Duration::from_secs(config.openai_connect_timeout_secs))
+                .with_idle_timeout(Duration::from_secs(config.openai_idle_timeout_secs));
+            let model = Arc::new(OpenAiModel::new(openai).map_err(|e| StartError::Config(e.to_string()))?);
+            // The provider's models come first: the first of them is the default.
+            let mut provided: Vec<ModelInfo> = ids
+                .iter()
+                .map(|id| ModelInfo {
+                    id: id.clone(),
+                    name: id.clone(),
+                })
+                .collect();
+            for id in &ids {
+                router = router.with(id.clone(), model.clone());
+            }
+            provided.append(&mut infos);
+            infos = provided;
+        }
+        (Some(_), true) => {
+            return Err(StartError::Config(
+                "ALLEATO_OPENAI_MODELS must name at least one model".into(),
+            ));
+        }
+        (None, false) => {
+            return Err(StartError::Config(
+                "ALLEATO_OPENAI_MODELS needs ALLEATO_OPENAI_BASE_URL".into(),
+            ));
+        }
+        (None, true) => {}
+    }
+    if let Some(default) = &config.default_model {
+        let Some(i) = infos.iter().position(|m| &m.id == default) else {
+            return Err(StartError::Config(format!(
+                "ALLEATO_DEFAULT_MODEL {default} is not a configured model"
+            )));
+        };
+        let m = infos.remove(i);
+        infos.insert(0, m);
+    }
+    let catalog = ModelCatalog::new(infos).map_err(|e| StartError::Config(e.to_owned()))?;
+    Ok((catalog, Arc::new(router)))
+}
