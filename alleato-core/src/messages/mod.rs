@@ -4,6 +4,8 @@ mod model;
 mod port;
 mod service;
 pub mod ui_stream;
+#[cfg(test)]
+mod tests;
 
 pub use model::{
     DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind,
