@@ -275,7 +275,8 @@ async function main() {
     ctx.token = res.body.accessToken;
   });
 
-  await check("sendMessage: the echo streams into a ready 2-message chat", ["auth: register a fresh user"], async () => {
+  const sent = "sendMessage: the chat ends ready with the question and an answer";
+  await check(sent, ["auth: register a fresh user"], async () => {
     ctx.chatId = randomUUID();
     const errors = [];
     ctx.chat = new NodeChat({ id: ctx.chatId, transport: transport(ctx.token), onError: (e) => errors.push(e) });
@@ -292,11 +293,13 @@ async function main() {
     assert.equal(chat.messages[0].role, "user");
     assert.equal(textOf(chat.messages[0]), FIRST_TEXT);
     assert.equal(chat.messages[1].role, "assistant", `second message: ${JSON.stringify(chat.messages[1])}`);
-    assert.equal(textOf(chat.messages[1]), `Echo: ${FIRST_TEXT}`, `assistant text${where}`);
     assert.ok(chat.statuses.includes("streaming"), `status never went through "streaming": ${chat.statuses.join(" → ")}`);
   });
 
-  const sent = "sendMessage: the echo streams into a ready 2-message chat";
+  await check("sendMessage: the answer is the echo of the question", [sent], async () => {
+    assert.equal(textOf(ctx.chat.messages[1]), `Echo: ${FIRST_TEXT}`, `assistant text\n  the exchange: ${describe(ctx.firstExchange)}`);
+  });
+
 
   await check("sendMessage: the response is the UI message stream (status, headers, [DONE])", [sent], async () => {
     const e = ctx.firstExchange;
@@ -373,6 +376,7 @@ async function main() {
   await check("resumeStream: a second client picks up a running generation to its end", [sent], async () => {
     // Start a ~3 s generation with a plain fetch, read its first bytes, then walk away.
     const aborter = new AbortController();
+    const sentAt = Date.now();
     const response = await fetch(`${API}/chats/${ctx.chatId}/messages`, {
       method: "POST",
       headers: { authorization: `Bearer ${ctx.token}`, "content-type": "application/json" },
@@ -392,6 +396,9 @@ async function main() {
     await reader.cancel().catch(() => {});
     assert.ok(firstBytes.length > 0, "the send's stream gave no bytes");
 
+    // Come back a second later, while the ~3 s answer is still being written.
+    await new Promise((r) => setTimeout(r, 1000));
+
     // A second client: the same chat id, the messages as the server has them now.
     const stored = await getChat(ctx.token, ctx.chatId);
     const loaded = stored.messages.map(toUIMessage);
@@ -402,6 +409,11 @@ async function main() {
       transport: transport(ctx.token),
       onError: (e) => errors.push(e),
     });
+    const partial = stored.messages.at(-1);
+    console.log(
+      `# resuming ${Date.now() - sentAt} ms after the send; the server held the answer as ` +
+        (partial?.role === "assistant" ? `"${partial.status}" with ${textOf(partial).length} of ${LONG_TEXT.length + 6} chars` : "not yet stored"),
+    );
     const count = exchanges.length;
     await chat2.resumeStream();
     const get = exchanges.slice(count).find((e) => e.method === "GET");
