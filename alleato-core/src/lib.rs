@@ -17,6 +17,8 @@ pub mod streams;
 pub mod testing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing_messages;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing_streams;
 pub mod time;
 pub mod validation;
 
