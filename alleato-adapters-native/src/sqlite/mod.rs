@@ -10,6 +10,7 @@ mod migrate;
 mod pool;
 mod sql;
 mod store;
+mod streams;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use migrate::{MIGRATIONS, Migration};
 use pool::Pool;
+pub use streams::SqliteStreamHub;
 
 /// The adapter name in [`StoreError::Backend`].
 const ADAPTER: &str = "sqlite";

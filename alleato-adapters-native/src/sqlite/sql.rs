@@ -211,6 +211,144 @@ input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_toke
 pub(crate) const DAILY_USAGE: &str =
     "SELECT messages, input_tokens, output_tokens FROM usage_daily WHERE user_id = ?1 AND day = ?2";
 
+// ---- streams ----------------------------------------------------------------------------------
+
+/// The columns of `streams` the hub reads, in order.
+macro_rules! stream_columns {
+    () => {
+        "id, user_id, chat_id, status, created_at"
+    };
+}
+
+/// `?1` id, `?2` owner, `?3` chat or NULL, `?4` created at. Streams start open.
+pub(crate) const INSERT_STREAM: &str =
+    "INSERT INTO streams (id, user_id, chat_id, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)";
+
+/// `?1` id.
+pub(crate) const STREAM_BY_ID: &str = concat!("SELECT ", stream_columns!(), " FROM streams WHERE id = ?1");
+
+/// `?1` id → its status and the sequence number its next event gets.
+pub(crate) const STREAM_STATE: &str = "SELECT status, \
+(SELECT COALESCE(MAX(seq) + 1, 0) FROM stream_events WHERE stream_id = ?1) \
+FROM streams WHERE id = ?1";
+
+/// Streams still open: at start-up, those a crash left open.
+pub(crate) const OPEN_STREAMS: &str = concat!(
+    "SELECT ",
+    stream_columns!(),
+    " FROM streams WHERE status = 'open' ORDER BY created_at, id"
+);
+
+/// `?1` id, `?2` closed at. 0 rows changed: no such open stream.
+pub(crate) const CLOSE_STREAM: &str =
+    "UPDATE streams SET status = 'closed', closed_at = ?2 WHERE id = ?1 AND status = 'open'";
+
+/// `?1` id. Its events go with it through `ON DELETE CASCADE`.
+pub(crate) const DELETE_STREAM: &str = "DELETE FROM streams WHERE id = ?1";
+
+/// `?1` stream, `?2` sequence number, `?3` data.
+pub(crate) const INSERT_STREAM_EVENT: &str = "INSERT INTO stream_events (stream_id, seq, data) VALUES (?1, ?2, ?3)";
+
+/// `?1` stream, `?2` the sequence number to start after (-1 for all).
+pub(crate) const STREAM_EVENTS_AFTER: &str =
+    "SELECT seq, data FROM stream_events WHERE stream_id = ?1 AND seq > ?2 ORDER BY seq";
+
+/// `?1` cut-off time, `?2` how many at most: deletes closed streams (and their events)
+/// closed at or before the cut-off. Run repeatedly until fewer than `?2` go, so that one purge
+/// never holds the write lock for long.
+pub(crate) const PURGE_CLOSED_STREAMS: &str = "DELETE FROM streams WHERE id IN \
+(SELECT id FROM streams WHERE status = 'closed' AND closed_at <= ?1 LIMIT ?2)";
+
+// ---- messages ---------------------------------------------------------------------------------
+
+/// The columns of `messages` the store reads, in order (`text` is derived from `parts`).
+macro_rules! message_columns {
+    () => {
+        "id, chat_id, role, parts, status, model, input_tokens, output_tokens, stream_id, created_at"
+    };
+}
+
+/// `?1` id, `?2` chat, `?3` role, `?4` parts JSON, `?5` text, `?6` status, `?7` model,
+/// `?8` input tokens, `?9` output tokens, `?10` stream, `?11` created at. Inserts nothing
+/// (0 rows) when the chat does not exist; D1 runs it in one batch with [`BUMP_CHAT`].
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+(id, chat_id, role, parts, text, status, model, input_tokens, output_tokens, stream_id, created_at) \
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+WHERE EXISTS (SELECT 1 FROM chats WHERE id = ?2)";
+
+/// `?1` chat, `?2` a message's time: moves the chat's `updated_at` up to it, never back.
+pub(crate) const BUMP_CHAT: &str = "UPDATE chats SET updated_at = MAX(updated_at, ?2) WHERE id = ?1";
+
+/// `?1` id, `?2` parts JSON, `?3` text, `?4` status, `?5` model, `?6` input tokens,
+/// `?7` output tokens. 0 rows changed: no such message.
+pub(crate) const UPDATE_MESSAGE: &str = "UPDATE messages \
+SET parts = ?2, text = ?3, status = ?4, model = ?5, input_tokens = ?6, output_tokens = ?7 \
+WHERE id = ?1";
+
+/// `?1` id.
+pub(crate) const MESSAGE_BY_ID: &str = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
+
+// As for chat lists, the cursor and no-cursor shapes are separate statements, so that the
+// cursor is a range of the `messages_by_chat` index.
+
+/// `?1` chat, `?2` limit.
+pub(crate) const LIST_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1",
+    " ORDER BY created_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` chat, `?2` limit, `?3` cursor time, `?4` cursor id.
+pub(crate) const LIST_MESSAGES_BEFORE: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1 AND (created_at, id) < (?3, ?4)",
+    " ORDER BY created_at DESC, id DESC LIMIT ?2"
+);
+
+/// `?1` id. Its votes go with it through `ON DELETE CASCADE`.
+pub(crate) const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = ?1";
+
+/// `?1` chat, `?2` cursor time, `?3` cursor id: deletes the chat's messages after the cursor.
+pub(crate) const DELETE_MESSAGES_AFTER: &str =
+    "DELETE FROM messages WHERE chat_id = ?1 AND (created_at, id) > (?2, ?3)";
+
+/// Messages still streaming, oldest first (through the partial index `messages_streaming`).
+pub(crate) const STREAMING_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE status = 'streaming' ORDER BY created_at, id"
+);
+
+// ---- votes ------------------------------------------------------------------------------------
+
+/// `?1` message, `?2` user, `?3` chat, `?4` kind, `?5` updated at. Inserts or changes nothing
+/// (0 rows) when the message does not exist. (The `WHERE` also keeps SQLite from reading
+/// `ON CONFLICT` as a join constraint.)
+pub(crate) const UPSERT_VOTE: &str = "INSERT INTO votes (message_id, user_id, chat_id, kind, updated_at) \
+SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) \
+ON CONFLICT (message_id, user_id) DO UPDATE SET kind = excluded.kind, updated_at = excluded.updated_at";
+
+/// `?1` chat.
+pub(crate) const VOTES_BY_CHAT: &str = "SELECT message_id, user_id, chat_id, kind, updated_at \
+FROM votes WHERE chat_id = ?1 ORDER BY message_id, user_id";
+
+// ---- usage ------------------------------------------------------------------------------------
+
+/// `?1` user, `?2` day → the new message count (one statement: atomic).
+pub(crate) const COUNT_MESSAGE: &str = "INSERT INTO usage_daily (user_id, day, messages) VALUES (?1, ?2, 1) \
+ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1 RETURNING messages";
+
+/// `?1` user, `?2` day, `?3` input tokens, `?4` output tokens.
+pub(crate) const ADD_TOKENS: &str = "INSERT INTO usage_daily (user_id, day, input_tokens, output_tokens) \
+VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, day) DO UPDATE SET \
+input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens";
+
+/// `?1` user, `?2` day.
+pub(crate) const DAILY_USAGE: &str =
+    "SELECT messages, input_tokens, output_tokens FROM usage_daily WHERE user_id = ?1 AND day = ?2";
+
 /// A `LIKE` pattern matching titles that contain `text`, with `%`, `_` and the escape
 /// character `\` taken literally.
 ///

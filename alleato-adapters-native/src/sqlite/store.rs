@@ -20,10 +20,10 @@ use super::{ADAPTER, SqliteStore, sql};
 
 /// A UUID bound as lower-case hyphenated text without allocating. That text sorts like the
 /// UUID's bytes, so `ORDER BY id` and `(updated_at, id) < (?, ?)` agree with `Uuid`'s `Ord`.
-struct UuidText([u8; uuid::fmt::Hyphenated::LENGTH]);
+pub(super) struct UuidText([u8; uuid::fmt::Hyphenated::LENGTH]);
 
 impl UuidText {
-    fn new(id: &Uuid) -> Self {
+    pub(super) fn new(id: &Uuid) -> Self {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         id.hyphenated().encode_lower(&mut buf);
         Self(buf)
@@ -75,7 +75,7 @@ fn conflict_rule(message: &str) -> Option<&'static str> {
     }
 }
 
-fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{column}: {why}"))
 }
 
@@ -83,19 +83,19 @@ fn value<'r>(row: &'r Row<'_>, i: usize) -> Result<ValueRef<'r>, StoreError> {
     row.get_ref(i).map_err(map_error)
 }
 
-fn text<'r>(row: &'r Row<'_>, i: usize, column: &str) -> Result<&'r str, StoreError> {
+pub(super) fn text<'r>(row: &'r Row<'_>, i: usize, column: &str) -> Result<&'r str, StoreError> {
     value(row, i)?.as_str().map_err(|e| corrupt(column, e))
 }
 
-fn optional_text<'r>(row: &'r Row<'_>, i: usize, column: &str) -> Result<Option<&'r str>, StoreError> {
+pub(super) fn optional_text<'r>(row: &'r Row<'_>, i: usize, column: &str) -> Result<Option<&'r str>, StoreError> {
     value(row, i)?.as_str_or_null().map_err(|e| corrupt(column, e))
 }
 
-fn integer(row: &Row<'_>, i: usize, column: &str) -> Result<i64, StoreError> {
+pub(super) fn integer(row: &Row<'_>, i: usize, column: &str) -> Result<i64, StoreError> {
     value(row, i)?.as_i64().map_err(|e| corrupt(column, e))
 }
 
-fn uuid(row: &Row<'_>, i: usize, column: &str) -> Result<Uuid, StoreError> {
+pub(super) fn uuid(row: &Row<'_>, i: usize, column: &str) -> Result<Uuid, StoreError> {
     Uuid::try_parse(text(row, i, column)?).map_err(|e| corrupt(column, e))
 }
 
@@ -224,7 +224,7 @@ fn query_all<T>(
 }
 
 /// The first row of a query, read with `read`, or `None`.
-fn query_one<T>(
+pub(super) fn query_one<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,

@@ -1,0 +1,129 @@
+//! Embedding Alleato's core in another Rust service, with the in-memory adapters: no HTTP, no
+//! database. A guest signs in, opens a chat, and the echo model's answer is printed as it streams.
+//!
+//! `cargo run -p alleato-examples --example embed`
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alleato_core::auth::{AccessClaims, Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
+use alleato_core::chats::{ChatService, NewChat};
+use alleato_core::llm::{EchoModel, ModelRouter, Sleeper};
+use alleato_core::memory::{MemoryCache, MemoryStore, MemoryStreamHub};
+use alleato_core::messages::{
+    MessageConfig, MessagePorts, MessageService, Part, QuotaConfig, SendInput, Spawner, Task, Trigger,
+};
+use alleato_core::messages::ui_stream::UiChunk;
+use alleato_core::models::{ModelCatalog, ModelInfo};
+use alleato_core::ports::{Clock, Rng};
+use alleato_core::Timestamp;
+use futures::StreamExt;
+
+/// The host's clock.
+struct HostClock;
+
+impl Clock for HostClock {
+    fn now(&self) -> Timestamp {
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+    }
+}
+
+/// Randomness for ids. A real service would use the operating system's generator; this
+/// example mixes the clock into a counter to stay free of dependencies.
+struct ExampleRng(std::sync::atomic::AtomicU64);
+
+impl Rng for ExampleRng {
+    fn fill(&self, dest: &mut [u8]) {
+        for b in dest {
+            let x = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+            *b = (x ^ (x >> 29)).to_le_bytes()[3];
+        }
+    }
+}
+
+/// The host's task runner and timer: tokio here.
+struct Tokio;
+
+impl Spawner for Tokio {
+    fn spawn(&self, task: Task) {
+        tokio::spawn(task);
+    }
+}
+
+#[async_trait::async_trait]
+impl Sleeper for Tokio {
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// This service authenticates its own users, so access tokens are never decoded here.
+struct NoTokens;
+
+impl TokenCodec for NoTokens {
+    fn encode(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        Ok(claims.sid.to_string())
+    }
+    fn decode(&self, _: &str) -> Result<AccessClaims, TokenError> {
+        Err(TokenError::Invalid)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let clock: Arc<dyn Clock> = Arc::new(HostClock);
+    let rng: Arc<dyn Rng> = Arc::new(ExampleRng(std::sync::atomic::AtomicU64::new(clock.now().as_millis() as u64)));
+    let store = Arc::new(MemoryStore::new());
+    let cache = Arc::new(MemoryCache::new(clock.clone()));
+    let catalog = Arc::new(ModelCatalog::new(vec![ModelInfo { id: "echo".into(), name: "Echo".into() }])?);
+    let model = ModelRouter::new().with("echo", Arc::new(EchoModel::new(Arc::new(Tokio), Duration::from_millis(50))));
+
+    let auth = AuthService::new(
+        store.clone(),
+        cache.clone(),
+        Arc::new(Argon2Hasher::new(Argon2Params::RECOMMENDED, rng.clone())),
+        Arc::new(NoTokens),
+        clock.clone(),
+        rng.clone(),
+        AuthConfig::default(),
+    );
+    let chats = Arc::new(ChatService::new(store.clone(), catalog.clone(), clock.clone(), rng.clone()));
+    let messages = MessageService::new(
+        MessagePorts {
+            chats: chats.clone(),
+            chat_store: store.clone(),
+            messages: store.clone(),
+            usage: store.clone(),
+            users: store.clone(),
+            hub: Arc::new(MemoryStreamHub::new(clock.clone())),
+            model: Arc::new(model),
+            cache,
+            spawner: Arc::new(Tokio),
+            catalog,
+            clock,
+            rng,
+        },
+        MessageConfig::default(),
+        QuotaConfig::default(),
+    );
+
+    let guest = auth.guest().await?;
+    let chat = chats.create(guest.user.id, NewChat::default()).await?;
+    let input = SendInput {
+        trigger: Trigger::Submit,
+        parts: vec![Part::Text { text: "embedding the core is this simple".into() }],
+        model: None,
+    };
+    let generation = messages.send(guest.user.id, chat.id, input).await?;
+    let mut events = generation.events;
+    while let Some(event) = events.next().await {
+        if let Some(delta) = UiChunk::delta_of(&event.data) {
+            print!("{delta}");
+        }
+    }
+    println!();
+    let (chat, page) = messages.chat_with_messages(Some(guest.user.id), chat.id).await?;
+    println!("chat {:?} now holds {} messages", chat.title.as_str(), page.items.len());
+    Ok(())
+}
