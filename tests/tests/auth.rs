@@ -173,6 +173,17 @@ async fn register_rejects_a_name_of_the_wrong_type() {
     assert_problem(&resp, 422, "validation_failed");
 }
 
+#[tokio::test]
+async fn register_rejects_an_invalid_name() {
+    let api = Api::shared();
+    for name in ["line\nbreak".to_owned(), "nul\u{0}".to_owned(), "x".repeat(1000)] {
+        let resp = api
+            .register_with(json!({"email": Api::unique_email(), "password": PASSWORD, "name": name}))
+            .await;
+        assert_validation_failed(&resp, "name");
+    }
+}
+
 // --- login ---
 
 #[tokio::test]
@@ -215,20 +226,16 @@ async fn wrong_password_and_unknown_email_give_identical_401s() {
 }
 
 #[tokio::test]
-async fn login_validates_its_body() {
+async fn login_with_a_body_of_the_wrong_shape_is_validation_failed() {
     let api = Api::shared();
-    let resp = api
-        .post("/api/v1/auth/login")
-        .json(&json!({"email": "nope", "password": PASSWORD}))
-        .fetch()
-        .await;
-    assert_validation_failed(&resp, "email");
-    let resp = api
-        .post("/api/v1/auth/login")
-        .json(&json!({"email": Api::unique_email()}))
-        .fetch()
-        .await;
-    assert_problem(&resp, 422, "validation_failed");
+    for body in [
+        json!({"email": Api::unique_email()}),
+        json!({"password": PASSWORD}),
+        json!({"email": 5, "password": PASSWORD}),
+    ] {
+        let resp = api.post("/api/v1/auth/login").json(&body).fetch().await;
+        assert_problem(&resp, 422, "validation_failed");
+    }
 }
 
 // --- guest ---
@@ -331,6 +338,21 @@ async fn garbage_bearer_tokens_are_unauthorized() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    // RFC 9110, section 11.1: authentication schemes are case-insensitive.
+    let api = Api::shared();
+    let user = api.register().await;
+    for scheme in ["bearer", "BEARER"] {
+        let resp = api
+            .get("/api/v1/auth/me")
+            .header("authorization", format!("{scheme} {}", user.access))
+            .fetch()
+            .await;
+        resp.expect(200);
+    }
+}
+
+#[tokio::test]
 async fn token_resigned_with_the_server_secret_is_accepted() {
     let api = Api::shared();
     let Some(secret) = api.jwt_secret("token_resigned_with_the_server_secret_is_accepted") else {
@@ -405,12 +427,21 @@ async fn refresh_rotates_both_tokens() {
     let user = api.register().await;
     let body = api.refresh(&user.refresh).await.expect(200);
     assert_keys_of_refresh(&body);
-    assert_ne!(body["accessToken"], user.access.as_str());
-    assert_ne!(body["refreshToken"], user.refresh.as_str());
+    assert_ne!(
+        body["refreshToken"],
+        user.refresh.as_str(),
+        "the refresh token was not rotated"
+    );
     let me = api.me(body["accessToken"].as_str().unwrap()).await.expect(200);
     assert_eq!(me["user"]["id"], user.id.as_str());
     // The new refresh token is good for one more rotation.
     api.refresh(body["refreshToken"].as_str().unwrap()).await.expect(200);
+    // A new access token too, even within the second the old one was issued in.
+    assert_ne!(
+        body["accessToken"],
+        user.access.as_str(),
+        "refresh handed back the same access token"
+    );
 }
 
 fn assert_keys_of_refresh(body: &Value) {
@@ -532,14 +563,43 @@ async fn logout_leaves_other_sessions_alone() {
 // --- bodies ---
 
 #[tokio::test]
+async fn json_with_a_charset_parameter_is_accepted() {
+    let api = Api::shared();
+    let body = json!({"email": Api::unique_email(), "password": PASSWORD}).to_string();
+    let resp = api
+        .post("/api/v1/auth/register")
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(body)
+        .fetch()
+        .await;
+    resp.expect(201);
+}
+
+#[tokio::test]
 async fn malformed_json_is_a_bad_request() {
     let api = Api::shared();
     for body in [
         r#"{"email":"#,
         r#"{"email": "a@example.com", "password": }"#,
         "{",
-        r#"{"a":1} trailing"#,
+        "",
+        "nul",
     ] {
+        let resp = api
+            .post("/api/v1/auth/register")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .fetch()
+            .await;
+        assert_problem(&resp, 400, "bad_request");
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_bad_request_even_when_its_start_has_the_wrong_shape() {
+    let api = Api::shared();
+    // Not JSON at all, whatever the object at its start lacks: syntax wins over shape.
+    for body in [r#"{"a":1} trailing"#, r#"{"email": 5} }"#] {
         let resp = api
             .post("/api/v1/auth/register")
             .header(CONTENT_TYPE, "application/json")

@@ -554,6 +554,14 @@ async fn public_chat_is_readable_without_a_token() {
 }
 
 #[tokio::test]
+async fn private_chat_without_a_token_is_not_found() {
+    let api = Api::shared();
+    let owner = api.register().await;
+    let chat = api.create_chat_titled(&owner, "Not for strangers").await;
+    assert_problem(&api.get(&chat_path(&chat["id"])).fetch().await, 404, "not_found");
+}
+
+#[tokio::test]
 async fn public_chat_is_served_by_the_public_endpoint() {
     let api = Api::shared();
     let owner = api.register().await;
@@ -713,6 +721,14 @@ async fn list_chats_rejects_a_garbage_cursor() {
         let resp = api.list_chats(&user, &[("cursor", cursor)]).await;
         assert_validation_failed(&resp, "cursor");
     }
+}
+
+#[tokio::test]
+async fn list_chats_rejects_an_overlong_query() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let resp = api.list_chats(&user, &[("q", &"x".repeat(1000))]).await;
+    assert_validation_failed(&resp, "q");
 }
 
 #[tokio::test]
