@@ -29,7 +29,7 @@ use crate::sqlite::{SqliteOptions, SqliteStore};
 /// the server listens on 127.0.0.1:8787, keeps its data under ./data and answers with the
 /// built-in echo model.
 #[derive(Clone, Parser)]
-#[command(name = "alleato", version, about, long_about = None)]
+#[command(name = "alleato", version, about = "Alleato: the backend of an AI chat application.", long_about = None)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "ALLEATO_LISTEN", default_value = "127.0.0.1:8787")]
