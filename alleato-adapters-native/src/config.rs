@@ -9,7 +9,6 @@ use std::time::Duration;
 use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig, AuthService};
 use alleato_core::chats::ChatService;
 use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
-use alleato_core::memory::MemoryStreamHub;
 use alleato_core::memory::{MemoryCache, MemoryCounters};
 use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, QuotaConfig};
 use alleato_core::models::{ModelCatalog, ModelInfo};
@@ -21,7 +20,7 @@ use clap::Parser;
 use crate::llm::{OpenAiConfig, OpenAiModel, TokioSleeper};
 use crate::platform::{BlockingHasher, OsRng, SystemClock};
 use crate::spawn::TokioSpawner;
-use crate::sqlite::{SqliteOptions, SqliteStore};
+use crate::sqlite::{SqliteOptions, SqliteStore, SqliteStreamHub};
 
 /// Alleato: the backend of an AI chat application.
 ///
@@ -218,7 +217,7 @@ pub struct Wired {
     /// The in-process counters, purged periodically.
     pub counters: Arc<MemoryCounters>,
     /// The stream hub, whose closed logs are purged periodically.
-    pub hub: Arc<MemoryStreamHub>,
+    pub hub: Arc<SqliteStreamHub>,
 }
 
 /// Opens the data directory and database and wires the use cases.
@@ -250,7 +249,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
     )));
     let (catalog, model) = models(config)?;
     let catalog = Arc::new(catalog);
-    let hub = Arc::new(MemoryStreamHub::new(clock.clone()));
+    let hub = Arc::new(SqliteStreamHub::new(&store, clock.clone()));
     let auth = Arc::new(AuthService::new(
         store.clone(),
         cache.clone(),

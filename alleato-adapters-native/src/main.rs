@@ -10,8 +10,11 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logs(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if config.log_format == "json" {
         builder.json().init();
@@ -45,7 +48,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             tick.tick().await;
             cache.purge_expired();
             counters.purge_expired();
-            hub.purge_expired();
+            if let Err(e) = hub.purge_expired().await {
+                tracing::warn!(error = %e, "purging expired stream logs failed");
+            }
         }
     });
     let app = alleato_http::router(wired.state);
