@@ -59,6 +59,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             match inner.classify() {
+                // A shape error met before the end does not make the text valid JSON: a syntax
+                // error anywhere wins, so that malformed bodies are always a 400.
+                serde_json::error::Category::Data
+                    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() =>
+                {
+                    Err(ApiError::bad_request("malformed JSON"))
+                }
                 serde_json::error::Category::Data => {
                     let msg = inner.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();

@@ -11,6 +11,7 @@ struct Claims {
     sid: SessionId,
     iat: i64,
     exp: i64,
+    jti: String,
 }
 
 /// Signs and checks HS256 JWTs with one secret. Only HS256 is accepted: `alg: none` and every
@@ -50,7 +51,7 @@ impl std::fmt::Debug for JwtCodec {
 
 impl TokenCodec for JwtCodec {
     fn encode(&self, c: &AccessClaims) -> Result<String, TokenError> {
-        let claims = Claims { sub: c.sub, sid: c.sid, iat: c.iat, exp: c.exp };
+        let claims = Claims { sub: c.sub, sid: c.sid, iat: c.iat, exp: c.exp, jti: c.jti.clone() };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
@@ -61,7 +62,7 @@ impl TokenCodec for JwtCodec {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
-        Ok(AccessClaims { sub: c.sub, sid: c.sid, iat: c.iat, exp: c.exp })
+        Ok(AccessClaims { sub: c.sub, sid: c.sid, iat: c.iat, exp: c.exp, jti: c.jti })
     }
 }
 
@@ -76,6 +77,7 @@ mod tests {
             sid: SessionId::from_uuid(Uuid::from_u128(2)),
             iat: 1,
             exp: 2,
+            jti: "j".into(),
         }
     }
 

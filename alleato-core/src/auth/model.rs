@@ -190,6 +190,8 @@ pub struct AccessClaims {
     pub iat: i64,
     /// Expires at, seconds since the epoch.
     pub exp: i64,
+    /// A random id of this token, so that two tokens issued in the same second differ.
+    pub jti: String,
 }
 
 /// An authenticated caller: a user acting through a live session.

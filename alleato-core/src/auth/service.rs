@@ -407,12 +407,10 @@ impl AuthService {
     fn access_token(&self, uid: UserId, sid: SessionId) -> Result<String, AuthError> {
         let iat = self.clock.now().as_secs();
         let exp = iat + i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        Ok(self.tokens.encode(&AccessClaims {
-            sub: uid,
-            sid,
-            iat,
-            exp,
-        })?)
+        let mut jti = [0u8; 12];
+        self.rng.fill(&mut jti);
+        let jti = URL_SAFE_NO_PAD.encode(jti);
+        Ok(self.tokens.encode(&AccessClaims { sub: uid, sid, iat, exp, jti })?)
     }
 
     fn new_refresh_token(&self, sid: SessionId) -> String {
