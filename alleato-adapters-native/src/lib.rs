@@ -9,4 +9,4 @@ pub mod sqlite;
 
 pub use llm::{OpenAiConfig, OpenAiConfigError, OpenAiModel, TokioSleeper};
 pub use platform::{BlockingHasher, OsRng, SystemClock};
-pub use sqlite::{SqliteOptions, SqliteStore, SqliteStreamHub};
+pub use sqlite::{SqliteCache, SqliteOptions, SqliteStore, SqliteStreamHub};

@@ -57,6 +57,124 @@ mod memory_cache_and_counters {
     }
 }
 
+mod sqlite_cache {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use alleato_adapters_native::{SqliteCache, SqliteStore};
+    use alleato_core::Timestamp;
+    use alleato_core::memory::ManualClock;
+    use alleato_core::ports::KvCache;
+    use alleato_core::testing;
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)))
+    }
+
+    #[tokio::test]
+    async fn cache_ttl_and_delete() {
+        let db = super::TempSqlite::open().await;
+        let clock = clock();
+        let cache = SqliteCache::new(&db.store, clock.clone());
+        testing::cache_ttl_and_delete(&cache, &clock).await;
+    }
+
+    #[tokio::test]
+    async fn entries_survive_a_restart() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("alleato.db");
+        let clock = clock();
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            let cache = SqliteCache::new(&store, clock.clone());
+            cache
+                .put("session:a", b"\x00bytes\xff", Duration::from_secs(60))
+                .await
+                .unwrap();
+            cache.put("session:b", b"gone", Duration::from_secs(60)).await.unwrap();
+            cache.delete("session:b").await.unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let cache = SqliteCache::new(&store, clock.clone());
+        assert_eq!(
+            cache.get("session:a").await.unwrap().as_deref(),
+            Some(&b"\x00bytes\xff"[..])
+        );
+        assert_eq!(cache.get("session:b").await.unwrap(), None);
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(cache.get("session:a").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn purge_deletes_only_expired_entries() {
+        let db = super::TempSqlite::open().await;
+        let clock = clock();
+        let cache = SqliteCache::new(&db.store, clock.clone());
+        for i in 0..600 {
+            cache
+                .put(&format!("short:{i}"), b"v", Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        cache.put("long", b"v", Duration::from_secs(100)).await.unwrap();
+        assert_eq!(cache.purge_expired().await.unwrap(), 0);
+        clock.advance(Duration::from_secs(10));
+        // More than one purge chunk.
+        assert_eq!(cache.purge_expired().await.unwrap(), 600);
+        assert_eq!(cache.purge_expired().await.unwrap(), 0);
+        assert_eq!(cache.get("long").await.unwrap().as_deref(), Some(&b"v"[..]));
+        // A purged key can be written again.
+        cache.put("short:1", b"again", Duration::from_secs(10)).await.unwrap();
+        assert_eq!(cache.get("short:1").await.unwrap().as_deref(), Some(&b"again"[..]));
+    }
+}
+
+mod layered_cache {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use alleato_adapters_native::{SqliteCache, SqliteStore};
+    use alleato_core::Timestamp;
+    use alleato_core::cache::LayeredCache;
+    use alleato_core::memory::{ManualClock, MemoryCache};
+    use alleato_core::ports::KvCache;
+    use alleato_core::testing;
+
+    fn layered(store: &SqliteStore, clock: &Arc<ManualClock>) -> LayeredCache {
+        LayeredCache::new(
+            Arc::new(MemoryCache::new(clock.clone())),
+            Arc::new(SqliteCache::new(store, clock.clone())),
+        )
+    }
+
+    #[tokio::test]
+    async fn cache_ttl_and_delete() {
+        let db = super::TempSqlite::open().await;
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        testing::cache_ttl_and_delete(&layered(&db.store, &clock), &clock).await;
+    }
+
+    #[tokio::test]
+    async fn entries_and_deletes_survive_a_restart() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("alleato.db");
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            let cache = layered(&store, &clock);
+            cache.put("session:a", b"a", Duration::from_secs(3600)).await.unwrap();
+            cache.put("session:b", b"b", Duration::from_secs(3600)).await.unwrap();
+            cache.delete("session:b").await.unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let cache = layered(&store, &clock);
+        assert_eq!(cache.get("session:a").await.unwrap().as_deref(), Some(&b"a"[..]));
+        assert_eq!(cache.get("session:b").await.unwrap(), None);
+        cache.delete("session:a").await.unwrap();
+        assert_eq!(cache.get("session:a").await.unwrap(), None);
+    }
+}
+
 /// An `SqliteStore` on a file in a temporary directory that lives as long as the store.
 struct TempSqlite {
     store: SqliteStore,

@@ -21,7 +21,12 @@ macro_rules! migrations {
 
 /// Every migration this build knows, oldest first: the same files `wrangler d1 migrations
 /// apply` runs on D1.
-pub const MIGRATIONS: &[Migration] = migrations!["0001_initial.sql", "0002_streams.sql", "0003_messages.sql"];
+pub const MIGRATIONS: &[Migration] = migrations![
+    "0001_initial.sql",
+    "0002_streams.sql",
+    "0003_messages.sql",
+    "0004_cache.sql",
+];
 
 /// Why a migration could not be applied.
 #[derive(Debug, thiserror::Error)]

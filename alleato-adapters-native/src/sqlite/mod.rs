@@ -1,4 +1,5 @@
-//! Users, chats, messages, votes and daily usage in an SQLite file, through rusqlite.
+//! Users, chats, messages, votes, daily usage, stream logs and the key-value cache in an SQLite
+//! file, through rusqlite.
 //!
 //! One writer connection and a few reader connections share the file in WAL mode, so reads
 //! run concurrently with each other and with the single writer. Each connection lives on a
@@ -6,6 +7,7 @@
 //! `migrations/*.sql`, embedded and applied at [`SqliteStore::open`], and recorded in the same
 //! `d1_migrations` ledger wrangler keeps on D1.
 
+mod cache;
 mod migrate;
 mod pool;
 mod sql;
@@ -20,6 +22,7 @@ use std::time::Duration;
 use alleato_core::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
+pub use cache::SqliteCache;
 pub use migrate::{MIGRATIONS, Migration};
 use pool::Pool;
 pub use streams::SqliteStreamHub;

@@ -169,6 +169,23 @@ pub(crate) const STREAM_EVENTS_AFTER: &str =
 pub(crate) const PURGE_CLOSED_STREAMS: &str = "DELETE FROM streams WHERE id IN \
 (SELECT id FROM streams WHERE status = 'closed' AND closed_at <= ?1 LIMIT ?2)";
 
+// ---- cache ------------------------------------------------------------------------------------
+
+/// `?1` key, `?2` now → the value, unless absent or expired (`expires_at <= ?2`).
+pub(crate) const CACHE_GET: &str = "SELECT value FROM kv_cache WHERE key = ?1 AND expires_at > ?2";
+
+/// `?1` key, `?2` value, `?3` expires at: inserts or replaces the entry.
+pub(crate) const CACHE_PUT: &str = "INSERT INTO kv_cache (key, value, expires_at) VALUES (?1, ?2, ?3) \
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
+/// `?1` key.
+pub(crate) const CACHE_DELETE: &str = "DELETE FROM kv_cache WHERE key = ?1";
+
+/// `?1` now, `?2` how many at most: deletes entries expired at `?1`. Run repeatedly until fewer
+/// than `?2` go, so that one purge never holds the write lock for long.
+pub(crate) const PURGE_EXPIRED_CACHE: &str = "DELETE FROM kv_cache WHERE key IN \
+(SELECT key FROM kv_cache WHERE expires_at <= ?1 LIMIT ?2)";
+
 // ---- messages ---------------------------------------------------------------------------------
 
 /// The columns of `messages` the store reads, in order (`text` is derived from `parts`).
