@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig, AuthService};
+use alleato_core::cache::LayeredCache;
 use alleato_core::chats::ChatService;
 use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
 use alleato_core::memory::{MemoryCache, MemoryCounters};
 use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, QuotaConfig};
 use alleato_core::models::{ModelCatalog, ModelInfo};
-use alleato_core::ports::{Clock, Rng};
+use alleato_core::ports::{Clock, KvCache, Rng};
 use alleato_core::streams::StreamService;
 use alleato_http::{AppState, HttpConfig, JwtCodec};
 use clap::Parser;
@@ -20,7 +21,7 @@ use clap::Parser;
 use crate::llm::{OpenAiConfig, OpenAiModel, TokioSleeper};
 use crate::platform::{BlockingHasher, OsRng, SystemClock};
 use crate::spawn::TokioSpawner;
-use crate::sqlite::{SqliteOptions, SqliteStore, SqliteStreamHub};
+use crate::sqlite::{SqliteCache, SqliteOptions, SqliteStore, SqliteStreamHub};
 
 /// Alleato: the backend of an AI chat application.
 ///
@@ -212,8 +213,10 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 pub struct Wired {
     /// The router's state.
     pub state: AppState,
-    /// The in-process cache, purged periodically.
+    /// The in-process front of the cache (sessions, cached responses), purged periodically.
     pub cache: Arc<MemoryCache>,
+    /// The durable back of the cache, in the database, purged periodically.
+    pub durable_cache: Arc<SqliteCache>,
     /// The in-process counters, purged periodically.
     pub counters: Arc<MemoryCounters>,
     /// The stream hub, whose closed logs are purged periodically.
@@ -241,7 +244,11 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
             .await
             .map_err(|e| StartError::Database(format!("{}: {e}", db_path.display())))?,
     );
-    let cache = Arc::new(MemoryCache::new(clock.clone()));
+    // Sessions and cached responses: read from memory, kept in the database so that a restart
+    // logs nobody out. This process is the only writer of the database's cache.
+    let front_cache = Arc::new(MemoryCache::new(clock.clone()));
+    let durable_cache = Arc::new(SqliteCache::new(&store, clock.clone()));
+    let cache: Arc<dyn KvCache> = Arc::new(LayeredCache::new(front_cache.clone(), durable_cache.clone()));
     let counters = Arc::new(MemoryCounters::new(clock.clone()));
     let hasher = Arc::new(BlockingHasher::new(Argon2Hasher::new(
         Argon2Params::RECOMMENDED,
@@ -336,7 +343,8 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
     };
     Ok(Wired {
         state,
-        cache,
+        cache: front_cache,
+        durable_cache,
         counters,
         hub,
     })

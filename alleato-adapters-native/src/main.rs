@@ -39,14 +39,18 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let wired = wire(&config).await?;
-    let (cache, counters, hub) = (wired.cache.clone(), wired.counters.clone(), wired.hub.clone());
-    // Expired sessions and counters are dropped lazily on read; this bounds the memory of
-    // those never read again.
+    let (cache, durable_cache) = (wired.cache.clone(), wired.durable_cache.clone());
+    let (counters, hub) = (wired.counters.clone(), wired.hub.clone());
+    // Expired cache entries and counters are never read; this bounds the memory and the
+    // database room of those never read again.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
             cache.purge_expired();
+            if let Err(e) = durable_cache.purge_expired().await {
+                tracing::warn!(error = %e, "purging expired cache entries failed");
+            }
             counters.purge_expired();
             if let Err(e) = hub.purge_expired().await {
                 tracing::warn!(error = %e, "purging expired stream logs failed");
