@@ -592,7 +592,31 @@ impl MessageService {
         let newest_first = self.messages.list_messages(&query).await?;
         let mut page = Page::from_overfetch(newest_first, page.limit, Message::cursor);
         page.items.reverse();
+        for message in &mut page.items {
+            self.fill_in_progress(message).await;
+        }
         Ok(page)
+    }
+
+    /// An answer still being generated is stored whole only at its end; until then its text so
+    /// far is whatever its stream log holds. Reads what is already there without waiting.
+    async fn fill_in_progress(&self, message: &mut Message) {
+        let Some(stream_id) = message.stream_id.filter(|_| message.status == MessageStatus::Streaming) else {
+            return;
+        };
+        let Ok(mut events) = self.hub.follow(stream_id, None).await else {
+            return;
+        };
+        let mut text = String::new();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while let Poll::Ready(Some(event)) = events.as_mut().poll_next(&mut cx) {
+            if let Some(delta) = UiChunk::delta_of(&event.data) {
+                text.push_str(&delta);
+            }
+        }
+        if !text.is_empty() {
+            message.parts = vec![Part::Text { text }];
+        }
     }
 
     /// Every message of a readable chat, oldest first, for export.

@@ -192,6 +192,10 @@ fn a_running_generation_can_be_resumed_and_blocks_a_second_send() {
     let g = block_on(w.messages.send(w.user, chat, text(&"x ".repeat(30)))).unwrap();
     let busy = block_on(w.messages.send(w.user, chat, text("again")));
     assert!(matches!(busy, Err(MessageError::Busy)));
+    std::thread::sleep(Duration::from_millis(60));
+    let so_far = history(&w, chat)[1].clone();
+    assert_eq!(so_far.status, MessageStatus::Streaming);
+    assert!(so_far.text().starts_with("Echo: x"), "a reader sees the text so far: {:?}", so_far.text());
     let (stream, events) = block_on(w.messages.resume(w.user, chat, Some(2))).unwrap().expect("running");
     assert_eq!(stream, g.stream_id);
     let resumed: Vec<_> = block_on(events.collect::<Vec<_>>());
