@@ -5,6 +5,8 @@ pub mod api;
 pub mod assertions;
 pub mod jwt;
 pub mod server;
+pub mod sse;
+pub mod ui_stream;
 
 pub use api::{Api, Fetch, PASSWORD, Resp, TestUser};
 pub use assertions::{

@@ -119,6 +119,18 @@ impl OwnServer {
     pub fn api(&self) -> Api {
         Api::new(self.process.base_url.clone(), local_capabilities())
     }
+
+    /// Kills the server with `SIGKILL`, as a crash would: no graceful shutdown. To start it again
+    /// on the same data, start both with the same `ALLEATO_DATA_DIR` in their settings.
+    pub fn crash(mut self) {
+        let pid = libc::pid_t::try_from(self.process.child.id()).expect("a pid fits pid_t");
+        // SAFETY: signalling our own child, which cannot have been reaped before the `wait` below,
+        // so the pid still names it.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let _ = self.process.child.wait();
+    }
 }
 
 /// A running `alleato` child process with its temporary data directory.
