@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Builds the release server and the load driver, then runs every scenario of docs/performance.md
+# against a fresh server each (new temp data dir, free loopback port), prints the results and
+# stops everything it started.
+#
+#   bench/run.sh                      # all scenarios
+#   bench/run.sh list messages        # some of them: list create messages followers first-token
+#
+# Settings (environment):
+#   DURATION=10s WARMUP=2s            measured time and warm-up of the timed scenarios
+#   LIST_CONNECTIONS=64               connections of list and create
+#   MESSAGES_USERS="64 128 256"       one messages run per number of users
+#   FOLLOWERS=10000                   live followers
+#   FIRST_TOKEN_DURATION=10s          measured time of first-token
+#   PIN=0                             1: server on core 0, driver on core 1 (taskset)
+#   QUIET_WAIT=120                    seconds to wait for the rest of the machine to go idle
+#   SKIP_BUILD=0                      1: use the binaries already built in BIN_DIR
+#   BIN_DIR=target/release            where alleato and alleato-load are
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+LIST_CONNECTIONS=${LIST_CONNECTIONS:-64}
+MESSAGES_USERS=${MESSAGES_USERS:-"64 128 256"}
+FOLLOWERS=${FOLLOWERS:-10000}
+FIRST_TOKEN_DURATION=${FIRST_TOKEN_DURATION:-10s}
+PIN=${PIN:-0}
+QUIET_WAIT=${QUIET_WAIT:-120}
+SKIP_BUILD=${SKIP_BUILD:-0}
+BIN_DIR=${BIN_DIR:-target/release}
+
+SCENARIOS=("$@")
+if [ ${#SCENARIOS[@]} -eq 0 ]; then
+    SCENARIOS=(list create messages followers first-token)
+fi
+
+if [ "$SKIP_BUILD" != 1 ]; then
+    cargo build --release --bin alleato --bin alleato-load
+fi
+
+# Private copies of the binaries: the target directory is shared, and a rebuild by anyone else
+# must not swap the server under a running benchmark.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/alleato-bench.XXXXXX")
+cp "$BIN_DIR/alleato" "$BIN_DIR/alleato-load" "$WORK/"
+LOAD="$WORK/alleato-load"
+RESULTS="$WORK/results.jsonl"
+SUMMARY="$WORK/summary.txt"
+: >"$RESULTS"
+: >"$SUMMARY"
+
+# 10,000 followers need 10,000 sockets in the server and as many in the driver.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((FOLLOWERS + 1024)) ]; then
+    echo "warning: ulimit -n is $(ulimit -n), below the $((FOLLOWERS + 1024)) that $FOLLOWERS followers need" >&2
+fi
+
+SERVER_CPU=()
+DRIVER_CPU=()
+if [ "$PIN" = 1 ]; then
+    SERVER_CPU=(taskset -c 0)
+    DRIVER_CPU=(taskset -c 1)
+fi
+
+SERVER_PID=
+SERVER_PORT=
+
+stop_server() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=
+}
+
+cleanup() {
+    stop_server
+    rm -rf "$WORK"/data-*
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits (at most QUIET_WAIT seconds) until the rest of the machine uses less than a tenth of a
+# core, so that other work does not skew the figures; warns when it does not.
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) busy cores
+    cores=$(nproc)
+    while :; do
+        busy=$(awk 'NR==1 {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+        sleep 1
+        busy=$(awk -v b="$busy" -v n="$cores" 'NR==1 {split(b, a, " "); db = $2+$3+$4+$7+$8+$9 - a[1]; di = $5+$6 - a[2]; printf "%.2f", db / (db + di) * n}' /proc/stat)
+        if awk -v b="$busy" 'BEGIN {exit !(b < 0.1)}'; then
+            return
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            echo "warning: the machine is busy ($busy cores in use before the scenario); figures will be lower" >&2
+            return
+        fi
+    done
+}
+
+# start_server NAME [VAR=value…]: a fresh server with the benchmark settings.
+start_server() {
+    local name=$1
+    shift
+    SERVER_PORT=$("$LOAD" free-port)
+    mkdir -p "$WORK/data-$name"
+    env ALLEATO_LISTEN="127.0.0.1:$SERVER_PORT" \
+        ALLEATO_DATA_DIR="$WORK/data-$name" \
+        ALLEATO_RATE_LIMIT_PER_MINUTE=100000000 \
+        ALLEATO_AUTH_RATE_LIMIT_PER_MINUTE=100000000 \
+        ALLEATO_REGULAR_DAILY_MESSAGES=100000000 \
+        ALLEATO_ECHO_DELAY_MS=0 \
+        ALLEATO_RESPONSE_CACHE_TTL_SECS=0 \
+        ALLEATO_LOG=warn \
+        "$@" \
+        "${SERVER_CPU[@]}" "$WORK/alleato" >"$WORK/server-$name.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# drive SUBCOMMAND [flags…]: runs the driver against the current server and keeps its lines.
+drive() {
+    local out status=0
+    out=$("${DRIVER_CPU[@]}" "$LOAD" "$@" --base-url "http://127.0.0.1:$SERVER_PORT" --server-pid "$SERVER_PID") || status=$?
+    echo "$out"
+    echo "$out" | grep '^{' >>"$RESULTS" || true
+    echo "$out" | grep -v '^{' >>"$SUMMARY" || true
+    if [ $status -ne 0 ]; then
+        echo "warning: alleato-load $1 exited with $status (errors above)" >&2
+        tail -n 20 "$WORK/server-$1.log" 2>/dev/null >&2 || true
+    fi
+}
+
+for scenario in "${SCENARIOS[@]}"; do
+    echo "== $scenario"
+    wait_quiet
+    case "$scenario" in
+    list)
+        start_server list
+        drive list --connections "$LIST_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
+        ;;
+    create)
+        start_server create
+        drive create --connections "$LIST_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
+        ;;
+    messages)
+        for users in $MESSAGES_USERS; do
+            start_server messages
+            drive messages --connections "$users" --duration "$DURATION" --warmup "$WARMUP"
+            stop_server
+            wait_quiet
+        done
+        ;;
+    followers)
+        start_server followers
+        drive followers --followers "$FOLLOWERS"
+        ;;
+    first-token)
+        upstream=$("$LOAD" free-port)
+        start_server first-token \
+            ALLEATO_OPENAI_BASE_URL="http://127.0.0.1:$upstream/v1" \
+            ALLEATO_OPENAI_MODELS=fake \
+            ALLEATO_DEFAULT_MODEL=echo
+        drive first-token --upstream-listen "127.0.0.1:$upstream" --duration "$FIRST_TOKEN_DURATION" --warmup "$WARMUP"
+        ;;
+    *)
+        echo "unknown scenario $scenario (list create messages followers first-token)" >&2
+        exit 64
+        ;;
+    esac
+    stop_server
+done
+
+echo
+echo "== results ($(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ', with uncommitted changes'), PIN=$PIN)"
+cat "$SUMMARY"
+echo
+echo "JSON lines: $RESULTS"
