@@ -1077,6 +1077,27 @@ async fn a_vote_of_an_unknown_type_is_rejected() {
 }
 
 #[tokio::test]
+async fn a_vote_body_that_is_not_an_object_is_rejected() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let answer = api.send_text(&user, &chat, &unique("Question")).await;
+    let path = format!("/api/v1/messages/{}/vote", answer.message_id.unwrap());
+    // `["down"]` has no `type` field: it must not be read as `{"type": "down"}`.
+    for body in [json!(["down"]), json!("down")] {
+        let resp = api.post(&path).bearer_auth(&user.access).json(&body).fetch().await;
+        assert_problem(&resp, 422, "validation_failed");
+    }
+    let votes = api
+        .get(&format!("/api/v1/chats/{chat}/votes"))
+        .bearer_auth(&user.access)
+        .fetch()
+        .await
+        .expect(200);
+    assert_eq!(votes, json!({"votes": []}));
+}
+
+#[tokio::test]
 async fn votes_on_another_users_chat_are_not_found() {
     let api = Api::shared();
     let alice = api.register().await;
