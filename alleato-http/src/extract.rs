@@ -50,8 +50,17 @@ async fn read_body(req: Request) -> Result<(bool, Bytes), ApiError> {
     Ok((json, bytes))
 }
 
-/// Parses JSON, reporting syntax errors as `400` and shape errors as `422` naming the field.
+/// Parses a JSON object, reporting syntax errors as `400` and shape errors as `422` naming the
+/// field. Every request body of this API is an object: serde would otherwise read a struct from
+/// an array by position (`["up"]` as `{"type": "up"}`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+            ApiError::bad_request("malformed JSON")
+        } else {
+            ApiError::validation(vec![FieldError::new("body", "must be a JSON object")])
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),

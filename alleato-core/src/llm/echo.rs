@@ -20,7 +20,8 @@ pub const ECHO_FAIL_TRIGGER: &str = "[[echo:fail]]";
 /// `delay` before each. Deterministic, free, and needs no network.
 ///
 /// Token usage counts whitespace-separated words: the whole context as input, the answer as
-/// output.
+/// output. The input count is announced before the first token and the full usage after the
+/// last, as providers that report usage at both ends do.
 pub struct EchoModel {
     sleeper: Arc<dyn Sleeper>,
     delay: Duration,
@@ -79,6 +80,7 @@ impl LanguageModel for EchoModel {
         let fail_at = fail.then_some(tokens.len() / 2);
         Ok(Box::pin(EchoStream {
             tokens: tokens.into(),
+            announce: Some(Usage { input_tokens: usage.input_tokens, output_tokens: 0 }),
             sent: 0,
             fail_at,
             usage: Some(usage),
@@ -93,6 +95,9 @@ type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct EchoStream {
     tokens: VecDeque<String>,
+    /// Input tokens, announced before the first token (as providers that report usage at the
+    /// start of a message do), so that an answer stopped early still knows what it read.
+    announce: Option<Usage>,
     sent: usize,
     fail_at: Option<usize>,
     usage: Option<Usage>,
@@ -106,6 +111,9 @@ impl Stream for EchoStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(u) = this.announce.take() {
+            return Poll::Ready(Some(Ok(ModelEvent::Usage(u))));
+        }
         if this.fail_at == Some(this.sent) {
             this.fail_at = None;
             this.tokens.clear();
@@ -183,7 +191,12 @@ mod tests {
             })
             .collect();
         assert_eq!(text, "Echo: hello  big world");
-        assert_eq!(events.len(), 5);
+        assert_eq!(events.len(), 6);
+        assert_eq!(
+            events.first(),
+            Some(&Ok(ModelEvent::Usage(Usage { input_tokens: 5, output_tokens: 0 }))),
+            "input tokens are announced first"
+        );
         assert_eq!(
             events.last(),
             Some(&Ok(ModelEvent::Usage(Usage {
@@ -197,7 +210,7 @@ mod tests {
     fn fails_halfway_on_the_trigger() {
         let model = EchoModel::new(Arc::new(NoSleep), Duration::ZERO);
         let events = futures::executor::block_on(collect(&model, "one two three [[echo:fail]]"));
-        assert_eq!(events.len(), 3);
-        assert!(matches!(events[2], Err(LlmError::Failed(_))));
+        assert_eq!(events.len(), 4);
+        assert!(matches!(events[3], Err(LlmError::Failed(_))));
     }
 }

@@ -60,7 +60,8 @@ pub struct Usage {
 pub enum ModelEvent {
     /// The next piece of the answer's text.
     TextDelta(String),
-    /// Token usage, usually once near the end.
+    /// Token usage so far. It may come more than once (some providers report input tokens at
+    /// the start and the total at the end); the last report wins.
     Usage(Usage),
 }
 

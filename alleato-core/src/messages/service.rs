@@ -958,6 +958,7 @@ impl Job {
     async fn run(self, mut source: ModelStream) {
         let mut text = String::new();
         let mut usage = None;
+        let mut deltas = 0u64;
         let mut failure = None;
         let mut stopped = false;
         let mut alive = self
@@ -998,6 +999,7 @@ impl Job {
                         })
                         .await;
                     text.push_str(&delta);
+                    deltas += 1;
                 }
                 Step::Event(Some(Ok(ModelEvent::Usage(u)))) => usage = Some(u),
                 Step::Event(Some(Err(e))) => {
@@ -1008,6 +1010,16 @@ impl Job {
         }
         // A hub that refuses appends (the stream was deleted) ends the generation as stopped.
         stopped |= !alive;
+        // An answer cut short (stopped, or failed upstream) never got its final usage report:
+        // it still cost what was read and every token that arrived.
+        if failure.is_some() || stopped {
+            let received = deltas;
+            usage = match usage {
+                Some(u) => Some(Usage { output_tokens: u.output_tokens.max(received), ..u }),
+                None if received > 0 => Some(Usage { input_tokens: 0, output_tokens: received }),
+                None => None,
+            };
+        }
         let status = if failure.is_some() {
             MessageStatus::Error
         } else if stopped {

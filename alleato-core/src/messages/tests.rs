@@ -182,6 +182,9 @@ fn stop_keeps_what_was_generated() {
     assert_eq!(h[1].status, MessageStatus::Stopped);
     let kept = h[1].text();
     assert!(kept.starts_with("Echo: word") && kept.len() < words.len(), "{kept:?}");
+    let usage = h[1].usage.expect("a stopped answer still reports its usage");
+    assert_eq!(usage.input_tokens, 200, "what the model read");
+    assert_eq!(usage.output_tokens, got.iter().filter(|c| c.contains("text-delta")).count() as u64);
     assert!(block_on(w.messages.resume(w.user, chat, None)).unwrap().is_none(), "nothing runs any more");
 }
 
