@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use crate::memory::lock;
+
 /// A flag that starts unset and can be set once; [`Signal::wait`] completes when it is set.
 #[derive(Debug, Clone, Default)]
 pub struct Signal(Arc<Mutex<SignalState>>);
@@ -24,10 +26,7 @@ impl Signal {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         let wakers = {
-            let mut s = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = lock(&self.0);
             s.set = true;
             std::mem::take(&mut s.wakers)
         };
@@ -36,9 +35,7 @@ impl Signal {
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.0)
             .set
     }
 
@@ -48,10 +45,7 @@ impl Signal {
     }
 
     fn poll_set(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = lock(&self.0);
         if s.set {
             Poll::Ready(())
         } else {

@@ -194,18 +194,7 @@ struct CachedAnswer {
 
 /// Sending messages and streaming answers, history, edits, votes, export, usage.
 pub struct MessageService {
-    chats: Arc<ChatService>,
-    chat_store: Arc<dyn ChatStore>,
-    messages: Arc<dyn MessageStore>,
-    usage: Arc<dyn UsageStore>,
-    users: Arc<dyn UserStore>,
-    hub: Arc<dyn StreamHub>,
-    model: Arc<dyn LanguageModel>,
-    cache: Arc<dyn KvCache>,
-    spawner: Arc<dyn Spawner>,
-    catalog: Arc<ModelCatalog>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn Rng>,
+    ports: MessagePorts,
     config: MessageConfig,
     quotas: QuotaConfig,
     running: Arc<Mutex<HashMap<StreamId, Running>>>,
@@ -239,44 +228,12 @@ pub struct MessagePorts {
     pub rng: Arc<dyn Rng>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::memory::lock;
 
 impl MessageService {
     /// The service over its ports.
     pub fn new(ports: MessagePorts, config: MessageConfig, quotas: QuotaConfig) -> Self {
-        let MessagePorts {
-            chats,
-            chat_store,
-            messages,
-            usage,
-            users,
-            hub,
-            model,
-            cache,
-            spawner,
-            catalog,
-            clock,
-            rng,
-        } = ports;
-        Self {
-            chats,
-            chat_store,
-            messages,
-            usage,
-            users,
-            hub,
-            model,
-            cache,
-            spawner,
-            catalog,
-            clock,
-            rng,
-            config,
-            quotas,
-            running: Arc::default(),
-        }
+        Self { ports, config, quotas, running: Arc::default() }
     }
 
     /// Stores the user's message (or prepares a regeneration), starts the model, and returns
@@ -292,13 +249,13 @@ impl MessageService {
         chat_id: ChatId,
         input: SendInput,
     ) -> Result<Generation, MessageError> {
-        let chat = self.chats.owned(owner, chat_id).await?;
+        let chat = self.ports.chats.owned(owner, chat_id).await?;
         let mut v = Validator::new();
         let model = v
             .check_opt(
                 "model",
                 input.model.as_deref().map(|m| {
-                    self.catalog
+                    self.ports.catalog
                         .get(m)
                         .map(|m| m.id.clone())
                         .ok_or("is not an available model")
@@ -328,14 +285,14 @@ impl MessageService {
         }
         self.charge_quota(owner).await?;
 
-        let mut now = self.clock.now();
+        let mut now = self.ports.clock.now();
         if let Some(last) = last {
             now = now.max(last.created_at.plus_millis(1));
         }
         match input.trigger {
             Trigger::Submit => {
                 let message = Message {
-                    id: MessageId::generate(&*self.clock, &*self.rng),
+                    id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
                     chat_id,
                     role: Role::User,
                     parts,
@@ -345,7 +302,7 @@ impl MessageService {
                     stream_id: None,
                     created_at: now,
                 };
-                self.messages
+                self.ports.messages
                     .insert_message(&message)
                     .await
                     .map_err(|e| chat_gone(e, chat_id))?;
@@ -357,7 +314,7 @@ impl MessageService {
             Trigger::Regenerate => {
                 let last = last.expect("checked above");
                 if last.role == Role::Assistant {
-                    self.messages.delete_message(last.id).await?;
+                    self.ports.messages.delete_message(last.id).await?;
                 }
             }
         }
@@ -377,11 +334,11 @@ impl MessageService {
         let cache_hit = cached.is_some();
         let source = match cached {
             Some(answer) => replay(answer),
-            None => self.model.stream(request).await?,
+            None => self.ports.model.stream(request).await?,
         };
 
-        let stream_id = StreamId::generate(&*self.clock, &*self.rng);
-        self.hub
+        let stream_id = StreamId::generate(&*self.ports.clock, &*self.ports.rng);
+        self.ports.hub
             .create(&StreamMeta {
                 id: stream_id,
                 owner,
@@ -391,7 +348,7 @@ impl MessageService {
             })
             .await?;
         let message = Message {
-            id: MessageId::generate(&*self.clock, &*self.rng),
+            id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
             chat_id,
             role: Role::Assistant,
             parts: Vec::new(),
@@ -401,20 +358,20 @@ impl MessageService {
             stream_id: Some(stream_id),
             created_at: now,
         };
-        self.messages
+        self.ports.messages
             .insert_message(&message)
             .await
             .map_err(|e| chat_gone(e, chat_id))?;
-        let events = self.hub.follow(stream_id, None).await?;
+        let events = self.ports.hub.follow(stream_id, None).await?;
 
         let running = Running::default();
         lock(&self.running).insert(stream_id, running.clone());
         let job = Job {
-            hub: self.hub.clone(),
-            messages: self.messages.clone(),
-            usage: self.usage.clone(),
-            cache: self.cache.clone(),
-            clock: self.clock.clone(),
+            hub: self.ports.hub.clone(),
+            messages: self.ports.messages.clone(),
+            usage: self.ports.usage.clone(),
+            cache: self.ports.cache.clone(),
+            clock: self.ports.clock.clone(),
             registry: self.running.clone(),
             owner,
             message: message.clone(),
@@ -426,7 +383,7 @@ impl MessageService {
                 cache_key.map(|k| (k, self.config.response_cache_ttl))
             },
         };
-        self.spawner.spawn(Box::pin(job.run(source)));
+        self.ports.spawner.spawn(Box::pin(job.run(source)));
         Ok(Generation {
             stream_id,
             message_id: message.id,
@@ -446,7 +403,7 @@ impl MessageService {
         chat_id: ChatId,
         after: Option<u64>,
     ) -> Result<Option<(StreamId, EventStream)>, MessageError> {
-        self.chats.owned(owner, chat_id).await?;
+        self.ports.chats.owned(owner, chat_id).await?;
         let latest = self.latest(chat_id, 1).await?;
         let Some(stream_id) = latest
             .last()
@@ -455,7 +412,7 @@ impl MessageService {
         else {
             return Ok(None);
         };
-        match self.hub.follow(stream_id, after).await {
+        match self.ports.hub.follow(stream_id, after).await {
             Ok(events) => Ok(Some((stream_id, events))),
             Err(StreamError::NotFound) => Ok(None),
             Err(e) => Err(e.into()),
@@ -468,7 +425,7 @@ impl MessageService {
     /// # Errors
     /// `Chat` when the chat is not the caller's.
     pub async fn stop(&self, owner: UserId, chat_id: ChatId) -> Result<(), MessageError> {
-        self.chats.owned(owner, chat_id).await?;
+        self.ports.chats.owned(owner, chat_id).await?;
         let latest = self.latest(chat_id, 1).await?;
         let Some(message) = latest
             .into_iter()
@@ -497,7 +454,7 @@ impl MessageService {
     /// # Errors
     /// Storage or stream failures.
     pub async fn recover_interrupted(&self) -> Result<usize, MessageError> {
-        let orphans = self.messages.streaming_messages().await?;
+        let orphans = self.ports.messages.streaming_messages().await?;
         let n = orphans.len();
         for message in orphans {
             self.finish_orphan(message, MessageStatus::Error).await?;
@@ -519,15 +476,15 @@ impl MessageService {
                 .to_json(),
                 _ => UiChunk::Finish.to_json(),
             };
-            match self.hub.append(stream_id, &end).await {
+            match self.ports.hub.append(stream_id, &end).await {
                 Ok(_) | Err(StreamError::Closed | StreamError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            match self.hub.close(stream_id).await {
+            match self.ports.hub.close(stream_id).await {
                 Ok(()) | Err(StreamError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            if let Ok(mut events) = self.hub.follow(stream_id, None).await {
+            if let Ok(mut events) = self.ports.hub.follow(stream_id, None).await {
                 while let Some(event) = next(&mut events).await {
                     if let Some(delta) = UiChunk::delta_of(&event.data) {
                         text.push_str(&delta);
@@ -541,7 +498,7 @@ impl MessageService {
             vec![Part::Text { text }]
         };
         message.status = status;
-        match self.messages.update_message(&message).await {
+        match self.ports.messages.update_message(&message).await {
             Ok(()) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -558,7 +515,7 @@ impl MessageService {
         chat_id: ChatId,
         page: PageRequest,
     ) -> Result<Page<Message>, MessageError> {
-        self.chats.get(viewer, chat_id).await?;
+        self.ports.chats.get(viewer, chat_id).await?;
         self.page(chat_id, page).await
     }
 
@@ -571,7 +528,7 @@ impl MessageService {
         viewer: Option<UserId>,
         chat_id: ChatId,
     ) -> Result<(Chat, Page<Message>), MessageError> {
-        let chat = self.chats.get(viewer, chat_id).await?;
+        let chat = self.ports.chats.get(viewer, chat_id).await?;
         let limit = Limit::new(100).expect("100 is a valid limit");
         let page = self
             .page(chat_id, PageRequest { limit, after: None })
@@ -589,7 +546,7 @@ impl MessageService {
             limit: page.limit,
             before: page.after,
         };
-        let newest_first = self.messages.list_messages(&query).await?;
+        let newest_first = self.ports.messages.list_messages(&query).await?;
         let mut page = Page::from_overfetch(newest_first, page.limit, Message::cursor);
         page.items.reverse();
         for message in &mut page.items {
@@ -604,7 +561,7 @@ impl MessageService {
         let Some(stream_id) = message.stream_id.filter(|_| message.status == MessageStatus::Streaming) else {
             return;
         };
-        let Ok(mut events) = self.hub.follow(stream_id, None).await else {
+        let Ok(mut events) = self.ports.hub.follow(stream_id, None).await else {
             return;
         };
         let mut text = String::new();
@@ -628,7 +585,7 @@ impl MessageService {
         viewer: Option<UserId>,
         chat_id: ChatId,
     ) -> Result<(Chat, Vec<Message>), MessageError> {
-        let chat = self.chats.get(viewer, chat_id).await?;
+        let chat = self.ports.chats.get(viewer, chat_id).await?;
         let mut all = Vec::new();
         let mut before = None;
         loop {
@@ -637,7 +594,7 @@ impl MessageService {
                 limit: Limit::new(100).expect("valid"),
                 before,
             };
-            let batch = self.messages.list_messages(&query).await?;
+            let batch = self.ports.messages.list_messages(&query).await?;
             let more = batch.len() > 100;
             all.extend(batch.into_iter().take(100));
             if !more {
@@ -676,8 +633,9 @@ impl MessageService {
         {
             return Err(MessageError::Busy);
         }
-        self.messages.update_message(&message).await?;
+        self.ports.messages.update_message(&message).await?;
         let removed = self
+            .ports
             .messages
             .delete_messages_after(message.chat_id, message.cursor())
             .await?;
@@ -690,7 +648,7 @@ impl MessageService {
     /// `MessageNotFound` (also for others' messages).
     pub async fn delete(&self, owner: UserId, id: MessageId) -> Result<(), MessageError> {
         self.owned_message(owner, id).await?;
-        match self.messages.delete_message(id).await {
+        match self.ports.messages.delete_message(id).await {
             Err(StoreError::NotFound) => Err(MessageError::MessageNotFound(id)),
             other => Ok(other?),
         }
@@ -721,9 +679,9 @@ impl MessageService {
             message_id: id,
             user_id: owner,
             kind: kind.expect("validated"),
-            updated_at: self.clock.now(),
+            updated_at: self.ports.clock.now(),
         };
-        match self.messages.upsert_vote(&vote).await {
+        match self.ports.messages.upsert_vote(&vote).await {
             Err(StoreError::NotFound) => Err(MessageError::MessageNotFound(id)),
             other => other.map(|()| vote).map_err(Into::into),
         }
@@ -734,8 +692,8 @@ impl MessageService {
     /// # Errors
     /// `Chat` when it is not the caller's.
     pub async fn votes(&self, owner: UserId, chat_id: ChatId) -> Result<Vec<Vote>, MessageError> {
-        self.chats.owned(owner, chat_id).await?;
-        Ok(self.messages.votes(chat_id).await?)
+        self.ports.chats.owned(owner, chat_id).await?;
+        Ok(self.ports.messages.votes(chat_id).await?)
     }
 
     /// The user's usage today (UTC) and their daily message quota.
@@ -744,14 +702,15 @@ impl MessageService {
     /// Storage failures.
     pub async fn usage_today(&self, user: UserId) -> Result<(DailyUsage, u64), MessageError> {
         let usage = self
+            .ports
             .usage
-            .daily_usage(user, day_of(self.clock.now()))
+            .daily_usage(user, day_of(self.ports.clock.now()))
             .await?;
         Ok((usage, self.quota_of(user).await?))
     }
 
     async fn quota_of(&self, user: UserId) -> Result<u64, MessageError> {
-        let record = self.users.user_by_id(user).await?;
+        let record = self.ports.users.user_by_id(user).await?;
         Ok(match record {
             Some(r) => r
                 .daily_message_limit
@@ -766,9 +725,9 @@ impl MessageService {
 
     async fn charge_quota(&self, user: UserId) -> Result<(), MessageError> {
         let limit = self.quota_of(user).await?;
-        let now = self.clock.now();
+        let now = self.ports.clock.now();
         let day = day_of(now);
-        let count = self.usage.count_message(user, day).await?;
+        let count = self.ports.usage.count_message(user, day).await?;
         if count > limit {
             let resets_in_ms = (day + 1) * DAY_MS - now.as_millis();
             return Err(MessageError::QuotaExceeded {
@@ -781,11 +740,12 @@ impl MessageService {
 
     async fn owned_message(&self, owner: UserId, id: MessageId) -> Result<Message, MessageError> {
         let message = self
+            .ports
             .messages
             .message(id)
             .await?
             .ok_or(MessageError::MessageNotFound(id))?;
-        match self.chats.owned(owner, message.chat_id).await {
+        match self.ports.chats.owned(owner, message.chat_id).await {
             Ok(_) => Ok(message),
             Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => {
                 Err(MessageError::MessageNotFound(id))
@@ -809,7 +769,7 @@ impl MessageService {
             limit: Limit::new(n).expect("valid limit"),
             before: None,
         };
-        let mut messages = self.messages.list_messages(&query).await?;
+        let mut messages = self.ports.messages.list_messages(&query).await?;
         messages.truncate(usize::try_from(n).unwrap_or(1));
         Ok(messages)
     }
@@ -842,7 +802,7 @@ impl MessageService {
         if let Some(title) = title_from(text) {
             chat.title = title;
             chat.updated_at = now.max(chat.updated_at);
-            match self.chat_store.update_chat(&chat).await {
+            match self.ports.chat_store.update_chat(&chat).await {
                 Ok(()) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -852,7 +812,7 @@ impl MessageService {
 
     async fn cached(&self, key: &str) -> Option<CachedAnswer> {
         // A cache failure only costs a model call.
-        let raw = self.cache.get(key).await.ok()??;
+        let raw = self.ports.cache.get(key).await.ok()??;
         serde_json::from_slice(&raw).ok()
     }
 }
