@@ -19,7 +19,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
@@ -39,6 +38,9 @@ fi
 
 if [ "$SKIP_BUILD" != 1 ]; then
     cargo build --release --bin alleato --bin alleato-load
+    BUILT="built from commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' with uncommitted changes')"
+else
+    BUILT="prebuilt binaries from $BIN_DIR"
 fi
 
 # Private copies of the binaries: the target directory is shared, and a rebuild by anyone else
@@ -179,7 +181,7 @@ for scenario in "${SCENARIOS[@]}"; do
 done
 
 echo
-echo "== results ($(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ', with uncommitted changes'), PIN=$PIN)"
+echo "== results ($(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $BUILT, PIN=$PIN)"
 cat "$SUMMARY"
 echo
 echo "JSON lines: $RESULTS"
