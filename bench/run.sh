@@ -13,9 +13,12 @@
 #   FOLLOWERS=10000                   live followers
 #   FIRST_TOKEN_DURATION=10s          measured time of first-token
 #   PIN=0                             1: server on core 0, driver on core 1 (taskset)
+#   REPEAT=1                          runs of each scenario (the figures vary from run to run)
 #   QUIET_WAIT=120                    seconds to wait for the rest of the machine to go idle
 #   SKIP_BUILD=0                      1: use the binaries already built in BIN_DIR
 #   BIN_DIR=target/release            where alleato and alleato-load are
+#   SERVER_ENV=""                     extra VAR=value settings for the server, for experiments
+#                                     (e.g. "MALLOC_MMAP_THRESHOLD_=131072"); see docs/performance.md
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,9 +30,11 @@ MESSAGES_USERS=${MESSAGES_USERS:-"64 128 256"}
 FOLLOWERS=${FOLLOWERS:-10000}
 FIRST_TOKEN_DURATION=${FIRST_TOKEN_DURATION:-10s}
 PIN=${PIN:-0}
+REPEAT=${REPEAT:-1}
 QUIET_WAIT=${QUIET_WAIT:-120}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BIN_DIR=${BIN_DIR:-target/release}
+read -r -a EXTRA_ENV <<<"${SERVER_ENV:-}"
 
 SCENARIOS=("$@")
 if [ ${#SCENARIOS[@]} -eq 0 ]; then
@@ -122,6 +127,7 @@ start_server() {
         ALLEATO_ECHO_DELAY_MS=0 \
         ALLEATO_RESPONSE_CACHE_TTL_SECS=0 \
         ALLEATO_LOG=warn \
+        "${EXTRA_ENV[@]}" \
         "$@" \
         "${SERVER_CPU[@]}" "$WORK/alleato" >"$WORK/server-$name.log" 2>&1 &
     SERVER_PID=$!
@@ -140,7 +146,14 @@ drive() {
     fi
 }
 
+RUNS=()
 for scenario in "${SCENARIOS[@]}"; do
+    for _ in $(seq 1 "$REPEAT"); do
+        RUNS+=("$scenario")
+    done
+done
+
+for scenario in "${RUNS[@]}"; do
     echo "== $scenario"
     wait_quiet
     case "$scenario" in
@@ -181,7 +194,7 @@ for scenario in "${SCENARIOS[@]}"; do
 done
 
 echo
-echo "== results ($(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $BUILT, PIN=$PIN)"
+echo "== results ($(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $BUILT, PIN=$PIN${SERVER_ENV:+, SERVER_ENV=$SERVER_ENV})"
 cat "$SUMMARY"
 echo
 echo "JSON lines: $RESULTS"
