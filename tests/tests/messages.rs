@@ -598,10 +598,33 @@ fn assert_quota_exceeded(resp: &Resp) {
         .header("retry-after")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no Retry-After in seconds: {resp:?}"));
+    // The quota is per UTC day: it resets at the next midnight UTC.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    let to_midnight = 86_400 - now % 86_400;
     assert!(
-        (1..=86_400).contains(&retry_after),
-        "Retry-After should be within the day: {resp:?}"
+        retry_after.abs_diff(to_midnight) <= 5,
+        "Retry-After is not the time to midnight UTC ({to_midnight} s): {resp:?}"
     );
+}
+
+#[tokio::test]
+async fn rejected_sends_do_not_count_as_messages() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    for body in [
+        text_message(""),
+        json!({"messages": []}),
+        json!({"message": ui_message("m", "assistant", "x")}),
+    ] {
+        let resp = api.send_request(&user, &chat, &body).fetch().await;
+        assert_problem(&resp, 422, "validation_failed");
+    }
+    let me = api.me(&user.access).await.expect(200);
+    assert_eq!(me["usage"]["messages"], 0, "{me}");
 }
 
 // --- titles and search ---
@@ -1329,6 +1352,61 @@ async fn resume_and_stop_of_another_users_chat_are_not_found() {
         "not_found",
     );
     assert_problem(&api.post(&stop).fetch().await, 401, "unauthorized");
+}
+
+#[tokio::test]
+async fn an_answer_still_streaming_shows_its_text_so_far() {
+    let api = Api::shared();
+    let Some(server) = api.own_server("an_answer_still_streaming_shows_its_text_so_far", &[SLOW_ECHO]) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let text = long_text(60);
+    let mut stream = api.send_request(&user, &chat, &text_message(&text)).sse().await;
+    let seen = read_deltas(&mut stream, 5).await;
+    let message_id = seen[0].json()["messageId"].clone();
+    let reply = api.messages(&user, &chat).await.pop().unwrap();
+    assert_message(&reply, &chat);
+    assert_eq!(reply["id"], message_id);
+    assert_eq!(reply["status"], "streaming", "{reply}");
+    let so_far = message_text(&reply);
+    let full = format!("Echo: {text}");
+    assert!(
+        so_far.len() < full.len() && full.starts_with(&so_far),
+        "not a part of the answer: {so_far:?}"
+    );
+    assert_finished_answer(&stream.all().await);
+    let reply = api.messages(&user, &chat).await.pop().unwrap();
+    assert_eq!(reply["status"], "complete");
+    assert_eq!(message_text(&reply), full);
+}
+
+#[tokio::test]
+async fn editing_while_a_generation_runs_is_a_conflict() {
+    let api = Api::shared();
+    let Some(server) = api.own_server("editing_while_a_generation_runs_is_a_conflict", &[SLOW_ECHO]) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let text = long_text(60);
+    let mut stream = api.send_request(&user, &chat, &text_message(&text)).sse().await;
+    read_deltas(&mut stream, 1).await;
+    let question = api.messages(&user, &chat).await[0]["id"].as_str().unwrap().to_owned();
+    let resp = api
+        .patch(&format!("/api/v1/messages/{question}"))
+        .bearer_auth(&user.access)
+        .json(&json!({"content": "Changed my mind"}))
+        .fetch()
+        .await;
+    assert_problem(&resp, 409, "conflict");
+    assert_finished_answer(&stream.all().await);
+    let messages = api.messages(&user, &chat).await;
+    assert_eq!(message_text(&messages[0]), text);
+    assert_eq!(messages.len(), 2);
 }
 
 #[tokio::test]
