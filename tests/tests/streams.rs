@@ -490,6 +490,75 @@ async fn an_append_body_that_is_not_an_object_is_rejected() {
     );
 }
 
+#[tokio::test]
+async fn deleting_a_chat_deletes_its_streams() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let own = create_stream(&api, &user, json!({"chatId": chat})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    append_ok(&api, &user, &own, json!("in the chat")).await;
+    let generation = api
+        .send_request(&user, &chat, &text_message(&format!("Gone soon {}", Uuid::new_v4())))
+        .sse()
+        .await;
+    let generated = generation
+        .header("x-alleato-stream-id")
+        .expect("a stream id")
+        .to_owned();
+    generation.all().await;
+    api.delete(&format!("/api/v1/chats/{chat}"))
+        .bearer_auth(&user.access)
+        .fetch()
+        .await
+        .expect(200);
+    let mut outcomes = Vec::new();
+    for (what, id) in [("the chat's own stream", &own), ("the generation's stream", &generated)] {
+        let path = format!("/api/v1/streams/{id}");
+        // A deadline of its own, so that a hanging answer fails quickly and says so.
+        let read = tokio::time::timeout(QUIET * 10, api.get(&path).bearer_auth(&user.access).fetch()).await;
+        let append = api
+            .post(&format!("{path}/append"))
+            .bearer_auth(&user.access)
+            .json(&json!({"data": 1}))
+            .fetch()
+            .await;
+        let read = read.map_or_else(|_| "no answer within 3 s".to_owned(), |r| r.status.to_string());
+        outcomes.push(format!("{what}: GET {read}, append {}", append.status));
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "the chat's own stream: GET 404 Not Found, append 404 Not Found",
+            "the generation's stream: GET 404 Not Found, append 404 Not Found",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_chat_ends_the_followers_of_its_streams() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let id = create_stream(&api, &user, json!({"chatId": chat})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    append_ok(&api, &user, &id, json!("before")).await;
+    let mut follower = follow(&api, &user, &id, None).await;
+    assert_eq!(follower.next_event().await.expect("an event").json(), json!("before"));
+    api.delete(&format!("/api/v1/chats/{chat}"))
+        .bearer_auth(&user.access)
+        .fetch()
+        .await
+        .expect(200);
+    let end = tokio::time::timeout(QUIET * 10, follower.rest()).await;
+    let end = end.unwrap_or_else(|_| panic!("the follower did not end within 3 s of the chat's deletion"));
+    assert!(end.iter().all(SseEvent::is_done) && end.len() <= 1, "{end:?}");
+}
+
 // --- the streams of generations ---
 
 #[tokio::test]
