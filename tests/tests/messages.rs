@@ -591,6 +591,35 @@ async fn regular_users_over_the_daily_quota_are_refused_with_quota_exceeded() {
     assert!(api.messages(&user, &other_chat).await.is_empty());
 }
 
+#[tokio::test]
+async fn sends_refused_over_the_quota_do_not_count_as_messages() {
+    let api = Api::shared();
+    let Some(server) = api.own_server(
+        "sends_refused_over_the_quota_do_not_count_as_messages",
+        &[("ALLEATO_REGULAR_DAILY_MESSAGES", "1"), FAST_ECHO],
+    ) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let answer = api.send_text(&user, &chat, &unique("Allowed")).await;
+    for _ in 0..3 {
+        let resp = api.send_request(&user, &chat, &text_message("Refused")).fetch().await;
+        assert_quota_exceeded(&resp);
+    }
+    let me = api.me(&user.access).await.expect(200);
+    assert_eq!(
+        me["usage"],
+        json!({
+            "messages": 1,
+            "messageLimit": 1,
+            "inputTokens": answer.input_tokens(),
+            "outputTokens": answer.output_tokens(),
+        })
+    );
+}
+
 #[track_caller]
 fn assert_quota_exceeded(resp: &Resp) {
     assert_problem(resp, 429, "quota_exceeded");
@@ -1830,4 +1859,240 @@ async fn an_answer_cut_off_by_a_crash_is_kept_as_an_error_after_a_restart() {
         .fetch()
         .await;
     assert_eq!(resumed.status, 204, "{resumed:?}");
+}
+
+#[tokio::test]
+async fn a_generations_stream_cut_off_by_a_crash_ends_after_a_restart() {
+    let api = Api::shared();
+    let data = tempfile::Builder::new()
+        .prefix("alleato-crash-")
+        .tempdir()
+        .expect("a temporary data directory");
+    let data_dir = data.path().to_str().expect("a UTF-8 temporary path").to_owned();
+    let env = [SLOW_ECHO, ("ALLEATO_DATA_DIR", data_dir.as_str())];
+    let test = "a_generations_stream_cut_off_by_a_crash_ends_after_a_restart";
+    let Some(server) = api.own_server(test, &env) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let mut stream = api
+        .send_request(&user, &chat, &text_message(&long_text(100)))
+        .sse()
+        .await;
+    let stream_id = assert_ui_stream_headers(&stream);
+    let seen = read_deltas(&mut stream, 5).await;
+    server.crash();
+    drop(stream);
+
+    let Some(server) = api.own_server(test, &env) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.login(&user.email, PASSWORD).await;
+    let replay = api
+        .get(&format!("/api/v1/streams/{stream_id}"))
+        .bearer_auth(&user.access)
+        .sse()
+        .await;
+    // A deadline of its own: an interrupted log that is never closed keeps its followers forever.
+    let events = tokio::time::timeout(Duration::from_secs(3), replay.all())
+        .await
+        .unwrap_or_else(|_| panic!("the stream of the interrupted generation did not end within 3 s"));
+    let answer = read_ui_answer(&events);
+    assert_eq!(
+        events[..seen.len()],
+        seen[..],
+        "the replay starts with what was streamed"
+    );
+    assert_eq!(
+        answer.types.last().map(String::as_str),
+        Some("error"),
+        "the interrupted generation's stream should end with an error chunk: {events:#?}"
+    );
+}
+
+// --- races ---
+
+#[tokio::test]
+async fn concurrent_sends_to_one_chat_start_one_generation() {
+    let api = Api::shared();
+    let Some(server) = api.own_server("concurrent_sends_to_one_chat_start_one_generation", &[SLOW_ECHO]) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let sends = (0..6).map(|_| {
+        let body = text_message(&long_text(20));
+        api.send_request(&user, &chat, &body).try_sse()
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let mut streams = Vec::new();
+    let mut refused = Vec::new();
+    for result in results {
+        match result {
+            Ok(stream) => streams.push(stream),
+            Err(resp) => refused.push(resp),
+        }
+    }
+    let started = streams.len();
+    for stream in streams {
+        assert_finished_answer(&stream.all().await);
+    }
+    let stored = api.messages(&user, &chat).await.len();
+    assert_eq!(
+        started, 1,
+        "{started} generations ran at once in one chat ({stored} messages stored); refusals: {refused:?}"
+    );
+    for resp in &refused {
+        assert_problem(resp, 409, "conflict");
+    }
+    assert_eq!(stored, 2);
+}
+
+#[tokio::test]
+async fn concurrent_sends_cannot_exceed_the_daily_quota() {
+    let api = Api::shared();
+    let Some(server) = api.own_server(
+        "concurrent_sends_cannot_exceed_the_daily_quota",
+        &[("ALLEATO_REGULAR_DAILY_MESSAGES", "2"), FAST_ECHO],
+    ) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let mut chats = Vec::new();
+    for _ in 0..8 {
+        chats.push(api.new_chat_id(&user).await);
+    }
+    let sends = chats.iter().map(|chat| {
+        let body = text_message(&unique("At once"));
+        api.send_request(&user, chat, &body).fetch()
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let accepted = results.iter().filter(|r| r.status == 200).count();
+    for resp in results.iter().filter(|r| r.status != 200) {
+        assert_problem(resp, 429, "quota_exceeded");
+    }
+    assert_eq!(accepted, 2, "{results:#?}");
+}
+
+#[tokio::test]
+async fn a_message_can_be_sent_right_after_a_stop() {
+    let api = Api::shared();
+    let Some(server) = api.own_server("a_message_can_be_sent_right_after_a_stop", &[SLOW_ECHO]) else {
+        return;
+    };
+    let api = server.api();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let mut first = api
+        .send_request(&user, &chat, &text_message(&long_text(60)))
+        .sse()
+        .await;
+    read_deltas(&mut first, 2).await;
+    api.post(&format!("/api/v1/chats/{chat}/stop"))
+        .bearer_auth(&user.access)
+        .fetch()
+        .await
+        .expect(200);
+    let next = unique("Next question");
+    let second = api
+        .send_request(&user, &chat, &text_message(&next))
+        .try_sse()
+        .await
+        .unwrap_or_else(|resp| panic!("the chat is still busy after the stop answered: {resp:?}"));
+    assert_eq!(
+        assert_finished_answer(&second.all().await).text(),
+        format!("Echo: {next}")
+    );
+    let statuses: Vec<Value> = api
+        .messages(&user, &chat)
+        .await
+        .iter()
+        .map(|m| m["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["complete", "stopped", "complete", "complete"]);
+}
+
+#[tokio::test]
+async fn the_drop_in_endpoint_gives_a_new_chat_id_to_one_user_only() {
+    let api = Api::shared();
+    let alice = api.register().await;
+    let bob = api.register().await;
+    for _ in 0..5 {
+        let chat = Uuid::new_v4().to_string();
+        let sends = [&alice, &bob].map(|user| {
+            let body = json!({"id": chat, "messages": [ui_message("u", "user", &unique("Mine"))], "trigger": "submit-message"});
+            api.post("/api/v1/chat").bearer_auth(&user.access).json(&body).fetch()
+        });
+        let [a, b] = futures_util::future::join_all(sends).await.try_into().unwrap();
+        let statuses = [a.status.as_u16(), b.status.as_u16()];
+        assert!(statuses == [200, 404] || statuses == [404, 200], "{a:?}\n{b:?}");
+        let (winner, loser) = if a.status == 200 { (&alice, &b) } else { (&bob, &a) };
+        assert_problem(loser, 404, "not_found");
+        let stored = get_chat(&api, winner, &chat).await;
+        assert_eq!(stored["chat"]["userId"], winner.id.as_str());
+        assert_eq!(stored["messages"].as_array().unwrap().len(), 2, "{stored}");
+    }
+}
+
+#[tokio::test]
+async fn votes_go_with_the_messages_they_were_on() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let chat = api.new_chat_id(&user).await;
+    let first = api.send_text(&user, &chat, &unique("First")).await;
+    let second = api.send_text(&user, &chat, &unique("Second")).await;
+    for answer in [&first, &second] {
+        api.post(&format!(
+            "/api/v1/messages/{}/vote",
+            answer.message_id.as_deref().unwrap()
+        ))
+        .bearer_auth(&user.access)
+        .json(&json!({"type": "up"}))
+        .fetch()
+        .await
+        .expect(200);
+    }
+    let votes = |api: Api, user: TestUser, chat: String| async move {
+        let body = api
+            .get(&format!("/api/v1/chats/{chat}/votes"))
+            .bearer_auth(&user.access)
+            .fetch()
+            .await
+            .expect(200);
+        let mut ids: Vec<String> = body["votes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["messageId"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    // Deleting the second answer takes its vote.
+    api.delete(&format!("/api/v1/messages/{}", second.message_id.as_deref().unwrap()))
+        .bearer_auth(&user.access)
+        .fetch()
+        .await
+        .expect(200);
+    assert_eq!(
+        votes(api.clone(), user.clone(), chat.clone()).await,
+        [first.message_id.clone().unwrap()]
+    );
+    // Editing the first question removes the first answer, and its vote.
+    let question = api.messages(&user, &chat).await[0]["id"].as_str().unwrap().to_owned();
+    api.patch(&format!("/api/v1/messages/{question}"))
+        .bearer_auth(&user.access)
+        .json(&json!({"content": "Edited"}))
+        .fetch()
+        .await
+        .expect(200);
+    assert_eq!(
+        votes(api.clone(), user.clone(), chat.clone()).await,
+        Vec::<String>::new()
+    );
 }
