@@ -188,6 +188,23 @@ async fn appended_data_is_any_json_and_comes_back_as_sent() {
 }
 
 #[tokio::test]
+async fn concurrent_appends_get_distinct_consecutive_seqs() {
+    let api = Api::shared();
+    let user = api.register().await;
+    let id = new_stream(&api, &user).await;
+    let appends = (0..20).map(|n| append_ok(&api, &user, &id, json!({"n": n})));
+    let mut seqs = futures_util::future::join_all(appends).await;
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..20).collect::<Vec<u64>>());
+    close(&api, &user, &id).await;
+    let events = follow(&api, &user, &id, None).await.all().await;
+    let replay = replayed(&events);
+    let mut values: Vec<u64> = replay.iter().map(|(_, data)| data["n"].as_u64().unwrap()).collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..20).collect::<Vec<u64>>(), "every append is in the log once");
+}
+
+#[tokio::test]
 async fn following_an_open_stream_replays_it_then_waits() {
     let api = Api::shared();
     let user = api.register().await;
