@@ -280,8 +280,8 @@ impl MessageStore for TempSqlite {
 
 #[async_trait]
 impl UsageStore for TempSqlite {
-    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError> {
-        self.store.count_message(user, day).await
+    async fn count_message(&self, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError> {
+        self.store.count_message(user, day, limit).await
     }
 
     async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {

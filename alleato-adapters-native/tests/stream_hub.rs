@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alleato_adapters_native::{SqliteStore, SqliteStreamHub, SystemClock};
+use alleato_core::id::ChatId;
 use alleato_core::Timestamp;
 use alleato_core::auth::UserStore;
 use alleato_core::chats::ChatStore;
@@ -85,6 +86,10 @@ impl StreamHub for TempHub {
 
     async fn delete(&self, id: StreamId) -> Result<(), StreamError> {
         self.hub.delete(id).await
+    }
+
+    async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {
+        self.hub.delete_chat_streams(chat).await
     }
 }
 

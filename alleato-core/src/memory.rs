@@ -350,11 +350,14 @@ impl MessageStore for MemoryStore {
 
 #[async_trait]
 impl UsageStore for MemoryStore {
-    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError> {
+    async fn count_message(&self, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError> {
         let mut t = lock(&self.inner);
         let u = t.usage.entry((user, day)).or_default();
+        if u.messages >= limit {
+            return Ok(None);
+        }
         u.messages += 1;
-        Ok(u.messages)
+        Ok(Some(u.messages))
     }
 
     async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {

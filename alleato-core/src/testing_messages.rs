@@ -295,9 +295,12 @@ pub async fn chat_search_includes_message_text(s: &dyn FullStore) {
 /// Daily counts add up per user and day.
 pub async fn usage_counts_per_day(s: &dyn FullStore) {
     let (user, _) = setup(s).await;
-    assert_eq!(s.count_message(user, 100).await.unwrap(), 1);
-    assert_eq!(s.count_message(user, 100).await.unwrap(), 2);
-    assert_eq!(s.count_message(user, 101).await.unwrap(), 1);
+    assert_eq!(s.count_message(user, 100, 2).await.unwrap(), Some(1));
+    assert_eq!(s.count_message(user, 100, 2).await.unwrap(), Some(2));
+    assert_eq!(s.count_message(user, 100, 2).await.unwrap(), None, "the limit is reached");
+    assert_eq!(s.count_message(user, 100, 3).await.unwrap(), Some(3), "a higher limit lets one more in");
+    assert_eq!(s.count_message(user, 101, 0).await.unwrap(), None, "a zero limit refuses all");
+    assert_eq!(s.count_message(user, 101, 5).await.unwrap(), Some(1));
     s.add_tokens(
         user,
         100,
@@ -319,7 +322,7 @@ pub async fn usage_counts_per_day(s: &dyn FullStore) {
     .await
     .unwrap();
     let u = s.daily_usage(user, 100).await.unwrap();
-    assert_eq!((u.messages, u.input_tokens, u.output_tokens), (2, 6, 7));
+    assert_eq!((u.messages, u.input_tokens, u.output_tokens), (3, 6, 7));
     assert_eq!(s.daily_usage(user, 7).await.unwrap().messages, 0);
 }
 

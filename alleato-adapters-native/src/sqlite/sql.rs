@@ -265,7 +265,7 @@ FROM votes WHERE chat_id = ?1 ORDER BY message_id, user_id";
 
 /// `?1` user, `?2` day → the new message count (one statement: atomic).
 pub(crate) const COUNT_MESSAGE: &str = "INSERT INTO usage_daily (user_id, day, messages) VALUES (?1, ?2, 1) \
-ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1 RETURNING messages";
+ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1 WHERE messages < ?3 RETURNING messages";
 
 /// `?1` user, `?2` day, `?3` input tokens, `?4` output tokens.
 pub(crate) const ADD_TOKENS: &str = "INSERT INTO usage_daily (user_id, day, input_tokens, output_tokens) \

@@ -511,13 +511,15 @@ impl MessageStore for SqliteStore {
 
 #[async_trait]
 impl UsageStore for SqliteStore {
-    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError> {
+    async fn count_message(&self, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError> {
+        if limit == 0 {
+            return Ok(None);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.write(move |conn| {
-            let params = params![UuidText::new(user.as_uuid()), day];
-            query_one(conn, sql::COUNT_MESSAGE, params, |row| {
-                count(row, 0, "usage_daily.messages")
-            })?
-            .ok_or_else(|| corrupt("usage_daily.messages", "the upsert returned no row"))
+            // No row comes back when the conflict's WHERE refuses the update: the limit is reached.
+            let params = params![UuidText::new(user.as_uuid()), day, limit];
+            query_one(conn, sql::COUNT_MESSAGE, params, |row| count(row, 0, "usage_daily.messages"))
         })
         .await
     }

@@ -676,6 +676,25 @@ impl StreamHub for SqliteStreamHub {
     async fn delete(&self, id: StreamId) -> Result<(), StreamError> {
         self.submit(|done| Job::Delete { id, done }).await
     }
+
+    async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {
+        // The database deletes the rows with the chat (ON DELETE CASCADE); the streams held in
+        // memory must be ended here, or their followers would wait for events that never come.
+        let ids: Vec<StreamId> = self
+            .shared
+            .lock_live()
+            .iter()
+            .filter(|(_, live)| live.meta.chat_id == Some(chat))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            match self.delete(id).await {
+                Ok(()) | Err(StreamError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs one write and returns how many rows it changed, or `None` when it broke a constraint

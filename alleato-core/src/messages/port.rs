@@ -77,12 +77,13 @@ pub trait MessageStore: Send + Sync + 'static {
 /// Per-user, per-day usage counts, durable and atomic.
 #[async_trait]
 pub trait UsageStore: Send + Sync + 'static {
-    /// Adds one message to the user's count for `day` (days since the epoch, UTC) and returns
-    /// the new count. Two concurrent calls never return the same count.
+    /// Adds one message to the user's count for `day` (days since the epoch, UTC) when the
+    /// count is below `limit`, and returns the new count; returns `None`, adding nothing, when
+    /// the limit is reached. Atomic: concurrent calls never pass the limit together.
     ///
     /// # Errors
     /// Backend failures only.
-    async fn count_message(&self, user: UserId, day: i64) -> Result<u64, StoreError>;
+    async fn count_message(&self, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError>;
 
     /// Adds token usage to the user's totals for `day`.
     ///

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -198,6 +198,26 @@ pub struct MessageService {
     config: MessageConfig,
     quotas: QuotaConfig,
     running: Arc<Mutex<HashMap<StreamId, Running>>>,
+    /// Chats with a send in progress: from the start of `send` until its generation ends.
+    busy: Arc<Mutex<HashSet<ChatId>>>,
+}
+
+/// A chat's claim on its one generation; released when dropped.
+struct ChatSlot {
+    busy: Arc<Mutex<HashSet<ChatId>>>,
+    chat: ChatId,
+}
+
+impl ChatSlot {
+    fn release(&self) {
+        lock(&self.busy).remove(&self.chat);
+    }
+}
+
+impl Drop for ChatSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// The ports a [`MessageService`] works through.
@@ -233,7 +253,7 @@ use crate::memory::lock;
 impl MessageService {
     /// The service over its ports.
     pub fn new(ports: MessagePorts, config: MessageConfig, quotas: QuotaConfig) -> Self {
-        Self { ports, config, quotas, running: Arc::default() }
+        Self { ports, config, quotas, running: Arc::default(), busy: Arc::default() }
     }
 
     /// Stores the user's message (or prepares a regeneration), starts the model, and returns
@@ -272,11 +292,11 @@ impl MessageService {
         };
         v.finish().map_err(MessageError::Validation)?;
 
+        // One generation per chat: the claim is taken before anything is read or written, so
+        // concurrent sends cannot both pass.
+        let slot = self.claim(chat_id)?;
         let latest = self.latest(chat_id, 1).await?;
         let last = latest.last();
-        if last.is_some_and(|m| m.status == MessageStatus::Streaming && self.is_running(m)) {
-            return Err(MessageError::Busy);
-        }
         if input.trigger == Trigger::Regenerate && last.is_none() {
             return Err(MessageError::Validation(vec![FieldError::new(
                 "trigger",
@@ -377,6 +397,7 @@ impl MessageService {
             message: message.clone(),
             stream_id,
             running,
+            slot,
             cache_put: if cache_hit {
                 None
             } else {
@@ -626,13 +647,7 @@ impl MessageService {
             )]));
         }
         message.parts = parse_user_parts(parts).map_err(MessageError::Validation)?;
-        let latest = self.latest(message.chat_id, 1).await?;
-        if latest
-            .last()
-            .is_some_and(|m| m.status == MessageStatus::Streaming && self.is_running(m))
-        {
-            return Err(MessageError::Busy);
-        }
+        let _slot = self.claim(message.chat_id)?;
         self.ports.messages.update_message(&message).await?;
         let removed = self
             .ports
@@ -727,8 +742,7 @@ impl MessageService {
         let limit = self.quota_of(user).await?;
         let now = self.ports.clock.now();
         let day = day_of(now);
-        let count = self.ports.usage.count_message(user, day).await?;
-        if count > limit {
+        if self.ports.usage.count_message(user, day, limit).await?.is_none() {
             let resets_in_ms = (day + 1) * DAY_MS - now.as_millis();
             return Err(MessageError::QuotaExceeded {
                 limit,
@@ -759,8 +773,23 @@ impl MessageService {
         lock(&self.running).contains_key(&stream)
     }
 
-    fn is_running(&self, m: &Message) -> bool {
-        m.stream_id.is_some_and(|s| self.is_generating(s))
+    fn claim(&self, chat: ChatId) -> Result<ChatSlot, MessageError> {
+        if lock(&self.busy).insert(chat) {
+            Ok(ChatSlot { busy: self.busy.clone(), chat })
+        } else {
+            Err(MessageError::Busy)
+        }
+    }
+
+    /// Deletes the caller's chat with everything in it, and ends its streams: a generation
+    /// running in it stops, and every follower gets the end.
+    ///
+    /// # Errors
+    /// `Chat` when the chat is not the caller's.
+    pub async fn delete_chat(&self, owner: UserId, chat_id: ChatId) -> Result<(), MessageError> {
+        self.ports.chats.delete(owner, chat_id).await?;
+        self.ports.hub.delete_chat_streams(chat_id).await?;
+        Ok(())
     }
 
     async fn latest(&self, chat_id: ChatId, n: i64) -> Result<Vec<Message>, MessageError> {
@@ -902,6 +931,7 @@ struct Job {
     message: Message,
     stream_id: StreamId,
     running: Running,
+    slot: ChatSlot,
     cache_put: Option<(String, Duration)>,
 }
 
@@ -1038,6 +1068,7 @@ impl Job {
         }
         let _ = self.hub.close(self.stream_id).await;
         lock(&self.registry).remove(&self.stream_id);
+        self.slot.release();
         self.running.done.set();
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::id::ChatId;
+
 use super::LOG_RETENTION;
 use super::log::EventLog;
 use super::port::{EventStream, StreamError, StreamHub, StreamId, StreamMeta, StreamStatus};
@@ -173,6 +175,19 @@ impl StreamHub for MemoryStreamHub {
             }
         };
         entry.log.delete();
+        Ok(())
+    }
+
+    async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {
+        let gone: Vec<Entry> = {
+            let mut s = self.lock();
+            let ids: Vec<StreamId> =
+                s.streams.iter().filter(|(_, e)| e.meta.chat_id == Some(chat)).map(|(id, _)| *id).collect();
+            ids.iter().filter_map(|id| s.streams.remove(id)).collect()
+        };
+        for entry in gone {
+            entry.log.delete();
+        }
         Ok(())
     }
 }

@@ -124,4 +124,10 @@ pub trait StreamHub: Send + Sync + 'static {
     /// # Errors
     /// `NotFound`.
     async fn delete(&self, id: StreamId) -> Result<(), StreamError>;
+
+    /// Deletes every stream of a chat (the chat is being deleted); their followers get the end.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError>;
 }
