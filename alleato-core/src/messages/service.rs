@@ -1066,9 +1066,11 @@ impl Job {
             let raw = serde_json::to_vec(&answer).expect("answers serialise");
             let _ = self.cache.put(key, &raw, *ttl).await;
         }
-        let _ = self.hub.close(self.stream_id).await;
+        // The chat is free again before followers see the end: a client that sends its next
+        // message on `[DONE]` must not be refused as busy.
         lock(&self.registry).remove(&self.stream_id);
         self.slot.release();
+        let _ = self.hub.close(self.stream_id).await;
         self.running.done.set();
     }
 }
