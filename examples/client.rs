@@ -14,14 +14,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = format!("{}/api/v1", base.trim_end_matches('/'));
     let http = reqwest::Client::new();
 
-    let guest: Value = http.post(format!("{api}/auth/guest")).send().await?.error_for_status()?.json().await?;
+    let guest: Value = http
+        .post(format!("{api}/auth/guest"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let token = guest["accessToken"].as_str().ok_or("no access token")?.to_owned();
-    let chat: Value =
-        http.post(format!("{api}/chats")).bearer_auth(&token).send().await?.error_for_status()?.json().await?;
+    let chat: Value = http
+        .post(format!("{api}/chats"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let chat_id = chat["chat"]["id"].as_str().ok_or("no chat id")?.to_owned();
 
     let body = json!({ "message": { "role": "user", "parts": [{ "type": "text", "text": text }] } });
-    let res = http.post(format!("{api}/chats/{chat_id}/messages")).bearer_auth(&token).json(&body).send().await?;
+    let res = http
+        .post(format!("{api}/chats/{chat_id}/messages"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await?;
     if !res.status().is_success() {
         return Err(format!("{}: {}", res.status(), res.text().await?).into());
     }

@@ -6,17 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alleato_core::Timestamp;
 use alleato_core::auth::{AccessClaims, Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
 use alleato_core::chats::{ChatService, NewChat};
 use alleato_core::llm::{EchoModel, ModelRouter, Sleeper};
 use alleato_core::memory::{MemoryCache, MemoryStore, MemoryStreamHub};
+use alleato_core::messages::ui_stream::UiChunk;
 use alleato_core::messages::{
     MessageConfig, MessagePorts, MessageService, Part, QuotaConfig, SendInput, Spawner, Task, Trigger,
 };
-use alleato_core::messages::ui_stream::UiChunk;
 use alleato_core::models::{ModelCatalog, ModelInfo};
 use alleato_core::ports::{Clock, Rng};
-use alleato_core::Timestamp;
 use futures::StreamExt;
 
 /// The host's clock.
@@ -24,7 +24,9 @@ struct HostClock;
 
 impl Clock for HostClock {
     fn now(&self) -> Timestamp {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 }
@@ -36,7 +38,9 @@ struct ExampleRng(std::sync::atomic::AtomicU64);
 impl Rng for ExampleRng {
     fn fill(&self, dest: &mut [u8]) {
         for b in dest {
-            let x = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+            let x = self
+                .0
+                .fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
             *b = (x ^ (x >> 29)).to_le_bytes()[3];
         }
     }
@@ -73,11 +77,19 @@ impl TokenCodec for NoTokens {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock: Arc<dyn Clock> = Arc::new(HostClock);
-    let rng: Arc<dyn Rng> = Arc::new(ExampleRng(std::sync::atomic::AtomicU64::new(clock.now().as_millis() as u64)));
+    let rng: Arc<dyn Rng> = Arc::new(ExampleRng(std::sync::atomic::AtomicU64::new(
+        clock.now().as_millis() as u64
+    )));
     let store = Arc::new(MemoryStore::new());
     let cache = Arc::new(MemoryCache::new(clock.clone()));
-    let catalog = Arc::new(ModelCatalog::new(vec![ModelInfo { id: "echo".into(), name: "Echo".into() }])?);
-    let model = ModelRouter::new().with("echo", Arc::new(EchoModel::new(Arc::new(Tokio), Duration::from_millis(50))));
+    let catalog = Arc::new(ModelCatalog::new(vec![ModelInfo {
+        id: "echo".into(),
+        name: "Echo".into(),
+    }])?);
+    let model = ModelRouter::new().with(
+        "echo",
+        Arc::new(EchoModel::new(Arc::new(Tokio), Duration::from_millis(50))),
+    );
 
     let auth = AuthService::new(
         store.clone(),
@@ -88,7 +100,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rng.clone(),
         AuthConfig::default(),
     );
-    let chats = Arc::new(ChatService::new(store.clone(), catalog.clone(), clock.clone(), rng.clone()));
+    let chats = Arc::new(ChatService::new(
+        store.clone(),
+        catalog.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
     let messages = MessageService::new(
         MessagePorts {
             chats: chats.clone(),
@@ -112,7 +129,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chat = chats.create(guest.user.id, NewChat::default()).await?;
     let input = SendInput {
         trigger: Trigger::Submit,
-        parts: vec![Part::Text { text: "embedding the core is this simple".into() }],
+        parts: vec![Part::Text {
+            text: "embedding the core is this simple".into(),
+        }],
         model: None,
     };
     let generation = messages.send(guest.user.id, chat.id, input).await?;

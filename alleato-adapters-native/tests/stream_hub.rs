@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alleato_adapters_native::{SqliteStore, SqliteStreamHub, SystemClock};
-use alleato_core::id::ChatId;
 use alleato_core::Timestamp;
 use alleato_core::auth::UserStore;
 use alleato_core::chats::ChatStore;
+use alleato_core::id::ChatId;
 use alleato_core::memory::ManualClock;
 use alleato_core::ports::Clock;
 use alleato_core::streams::{EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus};

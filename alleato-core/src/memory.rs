@@ -12,9 +12,7 @@ use crate::auth::{DisplayName, Email, UserKind, UserRecord, UserStore};
 use crate::chats::{Chat, ChatListQuery, ChatStore};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::llm::Usage;
-use crate::messages::{
-    DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, UsageStore, Vote,
-};
+use crate::messages::{DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, UsageStore, Vote};
 use crate::page::Cursor;
 use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
@@ -126,9 +124,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::Conflict("user"));
         }
         if let Some(email) = &user.user.email
-            && t.users
-                .values()
-                .any(|u| u.user.email.as_ref() == Some(email))
+            && t.users.values().any(|u| u.user.email.as_ref() == Some(email))
         {
             return Err(StoreError::Conflict("email"));
         }
@@ -156,10 +152,7 @@ impl UserStore for MemoryStore {
         password_hash: &str,
     ) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
-        if t.users
-            .values()
-            .any(|u| u.user.email.as_ref() == Some(email))
-        {
+        if t.users.values().any(|u| u.user.email.as_ref() == Some(email)) {
             return Err(StoreError::Conflict("email"));
         }
         let user = t
@@ -203,12 +196,7 @@ impl ChatStore for MemoryStore {
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
         t.chats.remove(&id).ok_or(StoreError::NotFound)?;
-        let gone: Vec<MessageId> = t
-            .messages
-            .values()
-            .filter(|m| m.chat_id == id)
-            .map(|m| m.id)
-            .collect();
+        let gone: Vec<MessageId> = t.messages.values().filter(|m| m.chat_id == id).map(|m| m.id).collect();
         for m in gone {
             t.remove_message(m);
         }
@@ -223,12 +211,7 @@ impl ChatStore for MemoryStore {
             .values()
             .filter(|c| c.user_id == query.owner)
             .filter(|c| query.after.is_none_or(|a| key(c) < (a.at, a.id)))
-            .filter(|c| {
-                query
-                    .search
-                    .as_ref()
-                    .is_none_or(|s| t.chat_text_matches(c, s))
-            })
+            .filter(|c| query.search.as_ref().is_none_or(|s| t.chat_text_matches(c, s)))
             .cloned()
             .collect();
         chats.sort_by_key(|c| std::cmp::Reverse(key(c)));
@@ -244,10 +227,7 @@ impl MessageStore for MemoryStore {
         if t.messages.contains_key(&message.id) {
             return Err(StoreError::Conflict("message"));
         }
-        let chat = t
-            .chats
-            .get_mut(&message.chat_id)
-            .ok_or(StoreError::NotFound)?;
+        let chat = t.chats.get_mut(&message.chat_id).ok_or(StoreError::NotFound)?;
         chat.updated_at = chat.updated_at.max(message.created_at);
         t.messages.insert(message.id, message.clone());
         Ok(())
@@ -255,10 +235,7 @@ impl MessageStore for MemoryStore {
 
     async fn update_message(&self, message: &Message) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
-        let stored = t
-            .messages
-            .get_mut(&message.id)
-            .ok_or(StoreError::NotFound)?;
+        let stored = t.messages.get_mut(&message.id).ok_or(StoreError::NotFound)?;
         stored.parts = message.parts.clone();
         stored.status = message.status;
         stored.model = message.model.clone();
@@ -293,18 +270,12 @@ impl MessageStore for MemoryStore {
         }
     }
 
-    async fn delete_messages_after(
-        &self,
-        chat_id: ChatId,
-        after: Cursor,
-    ) -> Result<u64, StoreError> {
+    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError> {
         let mut t = lock(&self.inner);
         let gone: Vec<MessageId> = t
             .messages
             .values()
-            .filter(|m| {
-                m.chat_id == chat_id && (m.created_at, *m.id.as_uuid()) > (after.at, after.id)
-            })
+            .filter(|m| m.chat_id == chat_id && (m.created_at, *m.id.as_uuid()) > (after.at, after.id))
             .map(|m| m.id)
             .collect();
         for m in &gone {
@@ -330,19 +301,13 @@ impl MessageStore for MemoryStore {
         if !t.messages.contains_key(&vote.message_id) {
             return Err(StoreError::NotFound);
         }
-        t.votes
-            .insert((vote.message_id, vote.user_id), vote.clone());
+        t.votes.insert((vote.message_id, vote.user_id), vote.clone());
         Ok(())
     }
 
     async fn votes(&self, chat_id: ChatId) -> Result<Vec<Vote>, StoreError> {
         let t = lock(&self.inner);
-        let mut v: Vec<Vote> = t
-            .votes
-            .values()
-            .filter(|v| v.chat_id == chat_id)
-            .cloned()
-            .collect();
+        let mut v: Vec<Vote> = t.votes.values().filter(|v| v.chat_id == chat_id).cloned().collect();
         v.sort_by_key(|v| *v.message_id.as_uuid());
         Ok(v)
     }
@@ -369,11 +334,7 @@ impl UsageStore for MemoryStore {
     }
 
     async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError> {
-        Ok(lock(&self.inner)
-            .usage
-            .get(&(user, day))
-            .copied()
-            .unwrap_or_default())
+        Ok(lock(&self.inner).usage.get(&(user, day)).copied().unwrap_or_default())
     }
 }
 
@@ -450,12 +411,7 @@ impl MemoryCounters {
 
 #[async_trait]
 impl Counters for MemoryCounters {
-    async fn increment(
-        &self,
-        key: &str,
-        by: u64,
-        window: Duration,
-    ) -> Result<CounterValue, CacheError> {
+    async fn increment(&self, key: &str, by: u64, window: Duration) -> Result<CounterValue, CacheError> {
         let now = self.clock.now();
         let mut counters = lock(&self.counters);
         let c = counters.entry(key.to_owned()).or_insert(CounterValue {

@@ -102,11 +102,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` items fetched from storage: the extra item only tells
     /// that another page exists.
-    pub fn from_overfetch(
-        mut items: Vec<T>,
-        limit: Limit,
-        cursor_of: impl Fn(&T) -> Cursor,
-    ) -> Self {
+    pub fn from_overfetch(mut items: Vec<T>, limit: Limit, cursor_of: impl Fn(&T) -> Cursor) -> Self {
         let more = items.len() > limit.get() as usize;
         items.truncate(limit.get() as usize);
         let next_cursor = if more {

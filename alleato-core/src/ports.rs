@@ -73,12 +73,7 @@ pub trait Counters: Send + Sync + 'static {
     ///
     /// # Errors
     /// `CacheError::Unavailable` or `Backend` when the backend fails.
-    async fn increment(
-        &self,
-        key: &str,
-        by: u64,
-        window: Duration,
-    ) -> Result<CounterValue, CacheError>;
+    async fn increment(&self, key: &str, by: u64, window: Duration) -> Result<CounterValue, CacheError>;
 
     /// The current total of `key` (0 when absent or expired), without changing it.
     ///

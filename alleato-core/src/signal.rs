@@ -35,8 +35,7 @@ impl Signal {
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> bool {
-        lock(&self.0)
-            .set
+        lock(&self.0).set
     }
 
     /// Completes once the flag is set.

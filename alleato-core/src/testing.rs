@@ -63,9 +63,7 @@ pub async fn user_round_trips(s: &dyn TestStore) {
     let email = Email::parse("ada@example.com").unwrap();
     assert_eq!(s.user_by_email(&email).await.unwrap(), Some(u));
     assert_eq!(
-        s.user_by_id(UserId::from_uuid(Uuid::from_u128(99)))
-            .await
-            .unwrap(),
+        s.user_by_id(UserId::from_uuid(Uuid::from_u128(99))).await.unwrap(),
         None
     );
 }
@@ -84,12 +82,8 @@ pub async fn duplicate_email_is_a_conflict(s: &dyn TestStore) {
 
 /// Guests have no email, and many guests can exist.
 pub async fn many_guests_without_email(s: &dyn TestStore) {
-    s.insert_user(&user(1, None, UserKind::Guest))
-        .await
-        .unwrap();
-    s.insert_user(&user(2, None, UserKind::Guest))
-        .await
-        .unwrap();
+    s.insert_user(&user(1, None, UserKind::Guest)).await.unwrap();
+    s.insert_user(&user(2, None, UserKind::Guest)).await.unwrap();
     let g = s
         .user_by_id(UserId::from_uuid(Uuid::from_u128(2)))
         .await
@@ -124,16 +118,10 @@ pub async fn guest_upgrade_refusals(s: &dyn TestStore) {
     s.insert_user(&regular).await.unwrap();
     s.insert_user(&guest).await.unwrap();
     let taken = Email::parse("ada@example.com").unwrap();
-    let err = s
-        .upgrade_guest(guest.user.id, &taken, None, "h")
-        .await
-        .unwrap_err();
+    let err = s.upgrade_guest(guest.user.id, &taken, None, "h").await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
     let fresh = Email::parse("new@example.com").unwrap();
-    let err = s
-        .upgrade_guest(regular.user.id, &fresh, None, "h")
-        .await
-        .unwrap_err();
+    let err = s.upgrade_guest(regular.user.id, &fresh, None, "h").await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     let err = s
         .upgrade_guest(UserId::from_uuid(Uuid::from_u128(77)), &fresh, None, "h")
@@ -149,16 +137,8 @@ pub async fn chat_round_trips(s: &dyn TestStore) {
     let c = chat(10, &u, "Ünïcödé 🚀 مرحبا \u{200d}", 5);
     s.insert_chat(&c).await.unwrap();
     assert_eq!(s.chat(c.id).await.unwrap(), Some(c.clone()));
-    assert!(matches!(
-        s.insert_chat(&c).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        s.chat(ChatId::from_uuid(Uuid::from_u128(11)))
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(matches!(s.insert_chat(&c).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.chat(ChatId::from_uuid(Uuid::from_u128(11))).await.unwrap(), None);
 }
 
 /// Updates change title, visibility, model and updated_at; a missing chat is `NotFound`.
@@ -185,10 +165,7 @@ pub async fn chat_delete(s: &dyn TestStore) {
     s.insert_chat(&c).await.unwrap();
     s.delete_chat(c.id).await.unwrap();
     assert_eq!(s.chat(c.id).await.unwrap(), None);
-    assert!(matches!(
-        s.delete_chat(c.id).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.delete_chat(c.id).await, Err(StoreError::NotFound)));
 }
 
 /// Lists are the owner's only, newest first, ties broken by id, paged by cursor without gaps.
@@ -199,18 +176,11 @@ pub async fn chat_list_order_and_pages(s: &dyn TestStore) {
     s.insert_user(&b).await.unwrap();
     for n in 0..7u128 {
         // Two chats share each timestamp, to check the tie-break.
-        s.insert_chat(&chat(
-            100 + n,
-            &a,
-            &format!("chat {n}"),
-            1000 + (n / 2) as i64,
-        ))
-        .await
-        .unwrap();
+        s.insert_chat(&chat(100 + n, &a, &format!("chat {n}"), 1000 + (n / 2) as i64))
+            .await
+            .unwrap();
     }
-    s.insert_chat(&chat(200, &b, "not a's", 5000))
-        .await
-        .unwrap();
+    s.insert_chat(&chat(200, &b, "not a's", 5000)).await.unwrap();
     let all = s.list_chats(&query(&a, 100)).await.unwrap();
     let ids: Vec<u128> = all.iter().map(|c| c.id.as_uuid().as_u128()).collect();
     assert_eq!(ids, vec![106, 105, 104, 103, 102, 101, 100]);
@@ -239,59 +209,33 @@ pub async fn chat_list_order_and_pages(s: &dyn TestStore) {
 pub async fn chat_list_search(s: &dyn TestStore) {
     let a = user(1, Some("a@example.com"), UserKind::Regular);
     s.insert_user(&a).await.unwrap();
-    s.insert_chat(&chat(1, &a, "Rust borrow checker", 1))
-        .await
-        .unwrap();
-    s.insert_chat(&chat(2, &a, "Cooking pasta", 2))
-        .await
-        .unwrap();
-    s.insert_chat(&chat(3, &a, "100% rust_lang", 3))
-        .await
-        .unwrap();
-    s.insert_chat(&chat(4, &a, "Café Ünïcode", 4))
-        .await
-        .unwrap();
+    s.insert_chat(&chat(1, &a, "Rust borrow checker", 1)).await.unwrap();
+    s.insert_chat(&chat(2, &a, "Cooking pasta", 2)).await.unwrap();
+    s.insert_chat(&chat(3, &a, "100% rust_lang", 3)).await.unwrap();
+    s.insert_chat(&chat(4, &a, "Café Ünïcode", 4)).await.unwrap();
     let find = |text: &str| {
         let mut q = query(&a, 100);
         q.search = Some(SearchText::parse(text).unwrap());
         q
     };
-    let ids = |v: Vec<Chat>| {
-        v.iter()
-            .map(|c| c.id.as_uuid().as_u128())
-            .collect::<Vec<_>>()
-    };
+    let ids = |v: Vec<Chat>| v.iter().map(|c| c.id.as_uuid().as_u128()).collect::<Vec<_>>();
     assert_eq!(ids(s.list_chats(&find("RUST")).await.unwrap()), vec![3, 1]);
     assert_eq!(ids(s.list_chats(&find("0%")).await.unwrap()), vec![3]);
     assert_eq!(ids(s.list_chats(&find("t_l")).await.unwrap()), vec![3]);
     assert_eq!(ids(s.list_chats(&find("%")).await.unwrap()), vec![3]);
     assert_eq!(ids(s.list_chats(&find("Ünï")).await.unwrap()), vec![4]);
-    assert!(
-        s.list_chats(&find("nothing like it"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.list_chats(&find("nothing like it")).await.unwrap().is_empty());
 }
 
 /// Values live until their TTL passes; put replaces; delete removes.
 pub async fn cache_ttl_and_delete(cache: &dyn KvCache, clock: &ManualClock) {
-    cache
-        .put("k", b"v1", Duration::from_secs(10))
-        .await
-        .unwrap();
+    cache.put("k", b"v1", Duration::from_secs(10)).await.unwrap();
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
-    cache
-        .put("k", b"v2", Duration::from_secs(10))
-        .await
-        .unwrap();
+    cache.put("k", b"v2", Duration::from_secs(10)).await.unwrap();
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v2"[..]));
     clock.advance(Duration::from_secs(11));
     assert_eq!(cache.get("k").await.unwrap(), None);
-    cache
-        .put("k", b"v3", Duration::from_secs(10))
-        .await
-        .unwrap();
+    cache.put("k", b"v3", Duration::from_secs(10)).await.unwrap();
     cache.delete("k").await.unwrap();
     cache.delete("never").await.unwrap();
     assert_eq!(cache.get("k").await.unwrap(), None);

@@ -9,9 +9,7 @@ use crate::chats::{Chat, ChatListQuery, ChatStore, ChatTitle, SearchText, Visibi
 use crate::id::{ChatId, MessageId, StreamId, UserId};
 use crate::llm::Usage;
 use crate::messages::Message;
-use crate::messages::{
-    MessageListQuery, MessageStatus, MessageStore, Part, Role, UsageStore, Vote, VoteKind,
-};
+use crate::messages::{MessageListQuery, MessageStatus, MessageStore, Part, Role, UsageStore, Vote, VoteKind};
 use crate::page::Limit;
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -58,8 +56,7 @@ fn message(n: u128, chat: ChatId, role: Role, text: &str, at: i64) -> Message {
             input_tokens: 3,
             output_tokens: 4,
         }),
-        stream_id: (role == Role::Assistant)
-            .then(|| StreamId::from_uuid(Uuid::from_u128(n + 1000))),
+        stream_id: (role == Role::Assistant).then(|| StreamId::from_uuid(Uuid::from_u128(n + 1000))),
         created_at: Timestamp::from_millis(at),
     }
 }
@@ -87,22 +84,10 @@ pub async fn message_round_trips(s: &dyn FullStore) {
         s.chat(chat).await.unwrap().unwrap().updated_at,
         Timestamp::from_millis(50)
     );
-    assert!(matches!(
-        s.insert_message(&m).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let mut orphan = message(
-        101,
-        ChatId::from_uuid(Uuid::from_u128(99)),
-        Role::User,
-        "x",
-        1,
-    );
+    assert!(matches!(s.insert_message(&m).await, Err(StoreError::Conflict(_))));
+    let mut orphan = message(101, ChatId::from_uuid(Uuid::from_u128(99)), Role::User, "x", 1);
     orphan.chat_id = ChatId::from_uuid(Uuid::from_u128(99));
-    assert!(matches!(
-        s.insert_message(&orphan).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.insert_message(&orphan).await, Err(StoreError::NotFound)));
 }
 
 /// Updates replace parts, status, model and usage.
@@ -113,9 +98,7 @@ pub async fn message_update(s: &dyn FullStore) {
     m.status = MessageStatus::Streaming;
     m.usage = None;
     s.insert_message(&m).await.unwrap();
-    m.parts = vec![Part::Text {
-        text: "done".into(),
-    }];
+    m.parts = vec![Part::Text { text: "done".into() }];
     m.status = MessageStatus::Stopped;
     m.usage = Some(Usage {
         input_tokens: 7,
@@ -124,10 +107,7 @@ pub async fn message_update(s: &dyn FullStore) {
     s.update_message(&m).await.unwrap();
     assert_eq!(s.message(m.id).await.unwrap(), Some(m.clone()));
     m.id = MessageId::from_uuid(Uuid::from_u128(555));
-    assert!(matches!(
-        s.update_message(&m).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.update_message(&m).await, Err(StoreError::NotFound)));
 }
 
 /// History pages go back in time without gaps; ties on time are ordered by id.
@@ -179,8 +159,7 @@ pub async fn message_deletes(s: &dyn FullStore) {
         .await
         .unwrap();
     assert!(matches!(
-        s.delete_message(MessageId::from_uuid(Uuid::from_u128(104)))
-            .await,
+        s.delete_message(MessageId::from_uuid(Uuid::from_u128(104))).await,
         Err(StoreError::NotFound)
     ));
     let pivot = s
@@ -188,10 +167,7 @@ pub async fn message_deletes(s: &dyn FullStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        s.delete_messages_after(chat, pivot.cursor()).await.unwrap(),
-        2
-    );
+    assert_eq!(s.delete_messages_after(chat, pivot.cursor()).await.unwrap(), 2);
     let left: Vec<u128> = s
         .list_messages(&page(chat, 100))
         .await
@@ -229,9 +205,7 @@ pub async fn streaming_messages_are_found(s: &dyn FullStore) {
     b.status = MessageStatus::Streaming;
     s.insert_message(&a).await.unwrap();
     s.insert_message(&b).await.unwrap();
-    s.insert_message(&message(102, chat, Role::User, "x", 5))
-        .await
-        .unwrap();
+    s.insert_message(&message(102, chat, Role::User, "x", 5)).await.unwrap();
     let ids: Vec<u128> = s
         .streaming_messages()
         .await
@@ -260,24 +234,15 @@ pub async fn votes_upsert(s: &dyn FullStore) {
     s.upsert_vote(&vote).await.unwrap();
     assert_eq!(s.votes(chat).await.unwrap(), vec![vote.clone()]);
     vote.message_id = MessageId::from_uuid(Uuid::from_u128(999));
-    assert!(matches!(
-        s.upsert_vote(&vote).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.upsert_vote(&vote).await, Err(StoreError::NotFound)));
 }
 
 /// Chat search also looks into message text.
 pub async fn chat_search_includes_message_text(s: &dyn FullStore) {
     let (user, chat) = setup(s).await;
-    s.insert_message(&message(
-        100,
-        chat,
-        Role::User,
-        "tell me about Ferris the crab",
-        10,
-    ))
-    .await
-    .unwrap();
+    s.insert_message(&message(100, chat, Role::User, "tell me about Ferris the crab", 10))
+        .await
+        .unwrap();
     let q = ChatListQuery {
         owner: user,
         limit: Limit::new(10).unwrap(),
@@ -297,9 +262,21 @@ pub async fn usage_counts_per_day(s: &dyn FullStore) {
     let (user, _) = setup(s).await;
     assert_eq!(s.count_message(user, 100, 2).await.unwrap(), Some(1));
     assert_eq!(s.count_message(user, 100, 2).await.unwrap(), Some(2));
-    assert_eq!(s.count_message(user, 100, 2).await.unwrap(), None, "the limit is reached");
-    assert_eq!(s.count_message(user, 100, 3).await.unwrap(), Some(3), "a higher limit lets one more in");
-    assert_eq!(s.count_message(user, 101, 0).await.unwrap(), None, "a zero limit refuses all");
+    assert_eq!(
+        s.count_message(user, 100, 2).await.unwrap(),
+        None,
+        "the limit is reached"
+    );
+    assert_eq!(
+        s.count_message(user, 100, 3).await.unwrap(),
+        Some(3),
+        "a higher limit lets one more in"
+    );
+    assert_eq!(
+        s.count_message(user, 101, 0).await.unwrap(),
+        None,
+        "a zero limit refuses all"
+    );
     assert_eq!(s.count_message(user, 101, 5).await.unwrap(), Some(1));
     s.add_tokens(
         user,

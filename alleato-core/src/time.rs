@@ -35,13 +35,7 @@ impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z`, the form this type prints.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let b = s.as_bytes();
-        if b.len() < 20
-            || b[4] != b'-'
-            || b[7] != b'-'
-            || b[10] != b'T'
-            || b[13] != b':'
-            || b[16] != b':'
-        {
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
             return None;
         }
         let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -70,19 +64,11 @@ impl Timestamp {
         } else {
             rest
         };
-        if rest != "Z"
-            || !(1..=12).contains(&month)
-            || !(1..=31).contains(&day)
-            || hour > 23
-            || min > 59
-            || sec > 60
-        {
+        if rest != "Z" || !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
             return None;
         }
         let days = days_from_civil(year, month, day);
-        Some(Self(
-            ((days * 24 + hour) * 60 + min) * 60_000 + sec * 1000 + millis,
-        ))
+        Some(Self(((days * 24 + hour) * 60 + min) * 60_000 + sec * 1000 + millis))
     }
 }
 
@@ -112,8 +98,7 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Self::parse_rfc3339(&s)
-            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 UTC timestamp"))
+        Self::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 UTC timestamp"))
     }
 }
 
@@ -147,10 +132,7 @@ mod tests {
 
     #[test]
     fn formats_as_rfc3339_with_milliseconds() {
-        assert_eq!(
-            Timestamp::from_millis(0).to_string(),
-            "1970-01-01T00:00:00.000Z"
-        );
+        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(
             Timestamp::from_millis(1_795_860_000_123).to_string(),
             "2026-11-28T10:00:00.123Z"

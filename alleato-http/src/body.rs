@@ -174,7 +174,11 @@ pub struct ChatRequest {
 
 impl From<ChatRequest> for alleato_core::chats::NewChat {
     fn from(r: ChatRequest) -> Self {
-        Self { title: r.title, visibility: r.visibility, model: r.model }
+        Self {
+            title: r.title,
+            visibility: r.visibility,
+            model: r.model,
+        }
     }
 }
 
@@ -227,7 +231,12 @@ impl PageQuery {
         let mut errors = Vec::new();
         let limit = match self.limit.as_deref() {
             None => Limit::DEFAULT,
-            Some(raw) => match raw.trim().parse::<i64>().map_err(|_| "must be between 1 and 100").and_then(Limit::new) {
+            Some(raw) => match raw
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| "must be between 1 and 100")
+                .and_then(Limit::new)
+            {
                 Ok(l) => l,
                 Err(m) => {
                     errors.push(FieldError::new("limit", m));
@@ -245,7 +254,11 @@ impl PageQuery {
                 }
             },
         };
-        if errors.is_empty() { Ok(PageRequest { limit, after }) } else { Err(ApiError::validation(errors)) }
+        if errors.is_empty() {
+            Ok(PageRequest { limit, after })
+        } else {
+            Err(ApiError::validation(errors))
+        }
     }
 }
 
@@ -322,9 +335,15 @@ impl From<&alleato_core::messages::Part> for PartBody {
         use alleato_core::messages::Part;
         match p {
             Part::Text { text } => Self::Text { text: text.clone() },
-            Part::File { media_type, url, filename } => {
-                Self::File { media_type: media_type.clone(), url: url.clone(), filename: filename.clone() }
-            }
+            Part::File {
+                media_type,
+                url,
+                filename,
+            } => Self::File {
+                media_type: media_type.clone(),
+                url: url.clone(),
+                filename: filename.clone(),
+            },
         }
     }
 }
@@ -374,7 +393,10 @@ impl From<&alleato_core::messages::Message> for MessageBody {
             parts: m.parts.iter().map(PartBody::from).collect(),
             status: m.status.as_str(),
             model: m.model.clone(),
-            usage: m.usage.map(|u| UsageBody { input_tokens: u.input_tokens, output_tokens: u.output_tokens }),
+            usage: m.usage.map(|u| UsageBody {
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+            }),
             created_at: m.created_at.to_string(),
         }
     }

@@ -3,9 +3,9 @@
 use alleato_core::auth::AuthError;
 use alleato_core::chats::ChatError;
 use alleato_core::messages::MessageError;
-use alleato_core::streams::{StreamError, StreamUseError};
 use alleato_core::ports::CacheError;
 use alleato_core::store::StoreError;
+use alleato_core::streams::{StreamError, StreamUseError};
 use alleato_core::validation::FieldError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -66,7 +66,13 @@ pub struct FieldErrorSchema {
 impl ApiError {
     /// An error with a status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
     }
 
     /// `400 bad_request`.
@@ -95,29 +101,47 @@ impl ApiError {
             [one] => format!("{} {}", one.field, one.message),
             _ => format!("{} fields are invalid", errors.len()),
         };
-        Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
+        Self {
+            errors,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
+        }
     }
 
     /// `413 payload_too_large`.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds the limit of {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
     }
 
     /// `429` with `Retry-After`.
     pub fn too_many(code: &'static str, detail: impl Into<String>, retry_after_secs: u64) -> Self {
-        Self { retry_after: Some(retry_after_secs.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail) }
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail)
+        }
     }
 
     /// `500 internal`; the cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed to complete the request")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to complete the request",
+        )
     }
 
     /// `503`; the cause is logged, never sent.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "backend unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "internal", "a backend is unavailable; try again shortly")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "internal",
+            "a backend is unavailable; try again shortly",
+        )
     }
 
     /// The status this error answers with.
@@ -180,11 +204,17 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Validation(errors) => Self::validation(errors),
             AuthError::EmailTaken => Self::new(StatusCode::CONFLICT, "conflict", "this email is already registered"),
-            AuthError::InvalidCredentials => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid email or password")
-            }
+            AuthError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid email or password",
+            ),
             AuthError::Unauthorized(why) => Self::unauthorized(why),
-            AuthError::TokenExpired => Self::new(StatusCode::UNAUTHORIZED, "token_expired", "the access token has expired"),
+            AuthError::TokenExpired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "the access token has expired",
+            ),
             AuthError::RefreshReused => Self::unauthorized("refresh token reused; the session has been revoked"),
             AuthError::Store(e) => e.into(),
             AuthError::Cache(e) => e.into(),
@@ -234,7 +264,11 @@ impl From<MessageError> for ApiError {
             ),
             MessageError::Upstream(e) => {
                 tracing::warn!(error = %e, "model failed to start");
-                Self::new(StatusCode::BAD_GATEWAY, "upstream_error", format!("the model could not answer: {e}"))
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    format!("the model could not answer: {e}"),
+                )
             }
             MessageError::Store(e) => e.into(),
             MessageError::Stream(e) => e.into(),

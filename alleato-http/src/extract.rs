@@ -44,7 +44,11 @@ async fn read_body(req: Request) -> Result<(bool, Bytes), ApiError> {
         return Err(ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            if has_ct { "the body must be application/json" } else { "a Content-Type of application/json is required" },
+            if has_ct {
+                "the body must be application/json"
+            } else {
+                "a Content-Type of application/json is required"
+            },
         ));
     }
     Ok((json, bytes))
@@ -103,7 +107,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                if has_ct { "the body must be application/json" } else { "a Content-Type of application/json is required" },
+                if has_ct {
+                    "the body must be application/json"
+                } else {
+                    "a Content-Type of application/json is required"
+                },
             ));
         }
         parse_json(&bytes).map(ApiJson)
@@ -144,12 +152,16 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(Some(token.trim()))
         }
-        _ => Err(ApiError::unauthorized("the Authorization header must be `Bearer <accessToken>`")),
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <accessToken>`",
+        )),
     }
 }
 
@@ -175,5 +187,6 @@ impl OptionalFromRequestParts<AppState> for Auth {
 
 /// Parses a path id; an id that is not a UUID names nothing, so it is a `404`.
 pub fn path_id<T: FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found(format!("{what} not found")))
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("{what} not found")))
 }

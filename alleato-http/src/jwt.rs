@@ -32,14 +32,21 @@ impl JwtCodec {
     /// When the secret is shorter than 32 bytes.
     pub fn new(secret: &[u8]) -> Result<Self, String> {
         if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(format!("the JWT secret must be at least {} bytes", Self::MIN_SECRET_LEN));
+            return Err(format!(
+                "the JWT secret must be at least {} bytes",
+                Self::MIN_SECRET_LEN
+            ));
         }
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked by the auth service against its clock port: the platform clock that
         // jsonwebtoken would read is not available on every runtime.
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        Ok(Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation })
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
     }
 }
 
@@ -51,7 +58,13 @@ impl std::fmt::Debug for JwtCodec {
 
 impl TokenCodec for JwtCodec {
     fn encode(&self, c: &AccessClaims) -> Result<String, TokenError> {
-        let claims = Claims { sub: c.sub, sid: c.sid, iat: c.iat, exp: c.exp, jti: c.jti.clone() };
+        let claims = Claims {
+            sub: c.sub,
+            sid: c.sid,
+            iat: c.iat,
+            exp: c.exp,
+            jti: c.jti.clone(),
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
@@ -60,9 +73,16 @@ impl TokenCodec for JwtCodec {
         if token.len() > 4096 {
             return Err(TokenError::Invalid);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let c = data.claims;
-        Ok(AccessClaims { sub: c.sub, sid: c.sid, iat: c.iat, exp: c.exp, jti: c.jti })
+        Ok(AccessClaims {
+            sub: c.sub,
+            sid: c.sid,
+            iat: c.iat,
+            exp: c.exp,
+            jti: c.jti,
+        })
     }
 }
 

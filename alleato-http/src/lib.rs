@@ -51,7 +51,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -102,15 +107,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit_api))
         .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::conventions))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::conventions,
+        ))
         .with_state(state)
 }
 
-async fn rate_limit_api(
-    state: axum::extract::State<AppState>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn rate_limit_api(state: axum::extract::State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
     if req.uri().path().starts_with("/api/") {
         middleware::rate_limit(state, req, next).await
     } else {

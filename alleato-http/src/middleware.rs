@@ -57,7 +57,9 @@ fn client_ip(req: &Request) -> Option<IpAddr> {
     #[cfg(not(target_arch = "wasm32"))]
     {
         use axum::extract::ConnectInfo;
-        req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+        req.extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
     }
     #[cfg(target_arch = "wasm32")]
     None
@@ -70,7 +72,10 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     let ip = client_ip(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let path = req.uri().path();
     let strict = req.method() == Method::POST
-        && matches!(path, "/api/v1/auth/login" | "/api/v1/auth/register" | "/api/v1/auth/guest");
+        && matches!(
+            path,
+            "/api/v1/auth/login" | "/api/v1/auth/register" | "/api/v1/auth/guest"
+        );
     let (key, limit) = if strict {
         (format!("rl:auth:{ip}"), state.config.auth_rate_limit_per_minute)
     } else {
@@ -97,11 +102,21 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
 
 /// CORS for the configured origins, with credentials.
 pub fn cors(origins: &[String]) -> CorsLayer {
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

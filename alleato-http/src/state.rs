@@ -5,9 +5,9 @@ use std::sync::Arc;
 use alleato_core::auth::AuthService;
 use alleato_core::chats::ChatService;
 use alleato_core::messages::MessageService;
-use alleato_core::streams::StreamService;
 use alleato_core::models::ModelCatalog;
 use alleato_core::ports::{Clock, Counters, Rng};
+use alleato_core::streams::StreamService;
 
 /// Settings of the HTTP shell itself.
 #[derive(Debug, Clone)]

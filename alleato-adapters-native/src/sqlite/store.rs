@@ -519,7 +519,9 @@ impl UsageStore for SqliteStore {
         self.write(move |conn| {
             // No row comes back when the conflict's WHERE refuses the update: the limit is reached.
             let params = params![UuidText::new(user.as_uuid()), day, limit];
-            query_one(conn, sql::COUNT_MESSAGE, params, |row| count(row, 0, "usage_daily.messages"))
+            query_one(conn, sql::COUNT_MESSAGE, params, |row| {
+                count(row, 0, "usage_daily.messages")
+            })
         })
         .await
     }

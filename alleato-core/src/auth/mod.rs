@@ -5,9 +5,7 @@ mod password;
 mod port;
 mod service;
 
-pub use model::{
-    AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord,
-};
+pub use model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
 pub use password::{Argon2Hasher, Argon2Params};
 pub use port::{HashError, PasswordHasher, TokenCodec, TokenError, UserStore};
 pub use service::{AuthConfig, AuthError, AuthGrant, AuthService, RefreshGrant, RegisterInput};

@@ -51,8 +51,8 @@ impl Argon2Hasher {
 
     fn argon2(&self) -> Result<Argon2<'static>, HashError> {
         let p = self.params;
-        let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
-            .map_err(|e| HashError(e.to_string()))?;
+        let params =
+            Params::new(p.memory_kib, p.iterations, p.parallelism, None).map_err(|e| HashError(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::model::{
-    AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord,
-};
+use super::model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
 use super::port::{HashError, PasswordHasher, TokenCodec, TokenError, UserStore};
 use crate::id::{SessionId, UserId};
 use crate::ports::{CacheError, Clock, KvCache, Rng};
@@ -171,11 +169,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `Validation` for bad fields, `EmailTaken` when the email is in use.
-    pub async fn register(
-        &self,
-        caller: Option<&AuthContext>,
-        input: RegisterInput,
-    ) -> Result<AuthGrant, AuthError> {
+    pub async fn register(&self, caller: Option<&AuthContext>, input: RegisterInput) -> Result<AuthGrant, AuthError> {
         let mut v = Validator::new();
         let email = v.check("email", Email::parse(&input.email));
         let password = v.check("password", Password::parse(&input.password));
@@ -221,10 +215,7 @@ impl AuthService {
                 password_hash: Some(hash),
                 daily_message_limit: None,
             };
-            self.users
-                .insert_user(&record)
-                .await
-                .map_err(conflict_is_taken)?;
+            self.users.insert_user(&record).await.map_err(conflict_is_taken)?;
             record
         };
         let tokens = self.open_session(record.user.id).await?;
@@ -253,9 +244,7 @@ impl AuthService {
         let candidate: String = password.chars().take(Password::MAX_CHARS + 1).collect();
         let ok = self.hasher.verify(&candidate, &phc).await?;
         match record {
-            Some(record)
-                if ok && stored.is_some() && candidate.chars().count() <= Password::MAX_CHARS =>
-            {
+            Some(record) if ok && stored.is_some() && candidate.chars().count() <= Password::MAX_CHARS => {
                 let tokens = self.open_session(record.user.id).await?;
                 Ok(AuthGrant {
                     user: record.user,
@@ -331,11 +320,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `Unauthorized` when neither identifies a live session.
-    pub async fn logout(
-        &self,
-        caller: Option<&AuthContext>,
-        refresh_token: Option<&str>,
-    ) -> Result<(), AuthError> {
+    pub async fn logout(&self, caller: Option<&AuthContext>, refresh_token: Option<&str>) -> Result<(), AuthError> {
         let mut ended = false;
         if let Some(ctx) = caller {
             self.cache.delete(&session_key(ctx.session_id)).await?;
@@ -410,7 +395,13 @@ impl AuthService {
         let mut jti = [0u8; 12];
         self.rng.fill(&mut jti);
         let jti = URL_SAFE_NO_PAD.encode(jti);
-        Ok(self.tokens.encode(&AccessClaims { sub: uid, sid, iat, exp, jti })?)
+        Ok(self.tokens.encode(&AccessClaims {
+            sub: uid,
+            sid,
+            iat,
+            exp,
+            jti,
+        })?)
     }
 
     fn new_refresh_token(&self, sid: SessionId) -> String {
@@ -429,9 +420,7 @@ impl AuthService {
 
     async fn store_session(&self, sid: SessionId, record: &SessionRecord) -> Result<(), AuthError> {
         let raw = serde_json::to_vec(record).expect("session records serialise");
-        self.cache
-            .put(&session_key(sid), &raw, self.config.session_ttl)
-            .await?;
+        self.cache.put(&session_key(sid), &raw, self.config.session_ttl).await?;
         Ok(())
     }
 

@@ -118,9 +118,7 @@ impl SearchText {
     /// Whether `haystack` contains this text, ignoring ASCII case (the rule SQLite's `LIKE`
     /// follows, which every adapter must match).
     pub fn matches(&self, haystack: &str) -> bool {
-        haystack
-            .to_ascii_lowercase()
-            .contains(&self.0.to_ascii_lowercase())
+        haystack.to_ascii_lowercase().contains(&self.0.to_ascii_lowercase())
     }
 }
 

@@ -79,12 +79,7 @@ impl ChatService {
     /// # Errors
     /// `Validation` for bad fields; `NotFound` when the id is already taken by anyone (so that
     /// another user's chat id is indistinguishable from a missing one).
-    pub async fn create_with_id(
-        &self,
-        owner: UserId,
-        id: ChatId,
-        input: NewChat,
-    ) -> Result<Chat, ChatError> {
+    pub async fn create_with_id(&self, owner: UserId, id: ChatId, input: NewChat) -> Result<Chat, ChatError> {
         let (title, visibility, model) = self.validate(&input)?;
         let now = self.clock.now();
         let chat = Chat {
@@ -109,9 +104,7 @@ impl ChatService {
     /// `NotFound` when it does not exist or is another user's private chat.
     pub async fn get(&self, viewer: Option<UserId>, id: ChatId) -> Result<Chat, ChatError> {
         match self.chats.chat(id).await.map_err(ChatError::Store)? {
-            Some(chat) if Some(chat.user_id) == viewer || chat.visibility == Visibility::Public => {
-                Ok(chat)
-            }
+            Some(chat) if Some(chat.user_id) == viewer || chat.visibility == Visibility::Public => Ok(chat),
             _ => Err(ChatError::NotFound(id)),
         }
     }
@@ -133,12 +126,7 @@ impl ChatService {
     ///
     /// # Errors
     /// As [`ChatService::owned`], and `Validation` for bad fields.
-    pub async fn update(
-        &self,
-        owner: UserId,
-        id: ChatId,
-        patch: ChatPatch,
-    ) -> Result<Chat, ChatError> {
+    pub async fn update(&self, owner: UserId, id: ChatId, patch: ChatPatch) -> Result<Chat, ChatError> {
         let (title, visibility, model) = self.validate(&patch)?;
         let mut chat = self.owned(owner, id).await?;
         if let Some(t) = title {
@@ -151,10 +139,7 @@ impl ChatService {
             chat.model = m;
         }
         chat.updated_at = self.clock.now().max(chat.updated_at);
-        self.chats
-            .update_chat(&chat)
-            .await
-            .map_err(|e| not_found_as(e, id))?;
+        self.chats.update_chat(&chat).await.map_err(|e| not_found_as(e, id))?;
         Ok(chat)
     }
 
@@ -164,22 +149,14 @@ impl ChatService {
     /// As [`ChatService::owned`].
     pub async fn delete(&self, owner: UserId, id: ChatId) -> Result<(), ChatError> {
         self.owned(owner, id).await?;
-        self.chats
-            .delete_chat(id)
-            .await
-            .map_err(|e| not_found_as(e, id))
+        self.chats.delete_chat(id).await.map_err(|e| not_found_as(e, id))
     }
 
     /// One page of the owner's chats, newest activity first, optionally searched by `q`.
     ///
     /// # Errors
     /// `Validation` for a bad search text.
-    pub async fn list(
-        &self,
-        owner: UserId,
-        page: PageRequest,
-        q: Option<&str>,
-    ) -> Result<Page<Chat>, ChatError> {
+    pub async fn list(&self, owner: UserId, page: PageRequest, q: Option<&str>) -> Result<Page<Chat>, ChatError> {
         let mut v = Validator::new();
         let search = v.check_opt("q", q.map(SearchText::parse)).flatten();
         v.finish().map_err(ChatError::Validation)?;
@@ -189,11 +166,7 @@ impl ChatService {
             after: page.after,
             search,
         };
-        let chats = self
-            .chats
-            .list_chats(&query)
-            .await
-            .map_err(ChatError::Store)?;
+        let chats = self.chats.list_chats(&query).await.map_err(ChatError::Store)?;
         Ok(Page::from_overfetch(chats, page.limit, |c| Cursor {
             at: c.updated_at,
             id: *c.id.as_uuid(),
@@ -201,16 +174,10 @@ impl ChatService {
     }
 
     #[allow(clippy::type_complexity)]
-    fn validate(
-        &self,
-        input: &NewChat,
-    ) -> Result<(Option<ChatTitle>, Option<Visibility>, Option<String>), ChatError> {
+    fn validate(&self, input: &NewChat) -> Result<(Option<ChatTitle>, Option<Visibility>, Option<String>), ChatError> {
         let mut v = Validator::new();
         let title = v.check_opt("title", input.title.as_deref().map(ChatTitle::parse));
-        let visibility = v.check_opt(
-            "visibility",
-            input.visibility.as_deref().map(Visibility::parse),
-        );
+        let visibility = v.check_opt("visibility", input.visibility.as_deref().map(Visibility::parse));
         let model = v.check_opt(
             "model",
             input.model.as_deref().map(|m| {

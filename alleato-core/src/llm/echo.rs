@@ -8,9 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_core::Stream;
 
-use super::port::{
-    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelRole, ModelStream, Sleeper, Usage,
-};
+use super::port::{CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelRole, ModelStream, Sleeper, Usage};
 
 /// A user message containing this text makes the echo model fail halfway through its answer,
 /// so that the error path can be exercised end to end.
@@ -80,7 +78,10 @@ impl LanguageModel for EchoModel {
         let fail_at = fail.then_some(tokens.len() / 2);
         Ok(Box::pin(EchoStream {
             tokens: tokens.into(),
-            announce: Some(Usage { input_tokens: usage.input_tokens, output_tokens: 0 }),
+            announce: Some(Usage {
+                input_tokens: usage.input_tokens,
+                output_tokens: 0,
+            }),
             sent: 0,
             fail_at,
             usage: Some(usage),
@@ -194,7 +195,10 @@ mod tests {
         assert_eq!(events.len(), 6);
         assert_eq!(
             events.first(),
-            Some(&Ok(ModelEvent::Usage(Usage { input_tokens: 5, output_tokens: 0 }))),
+            Some(&Ok(ModelEvent::Usage(Usage {
+                input_tokens: 5,
+                output_tokens: 0
+            }))),
             "input tokens are announced first"
         );
         assert_eq!(

@@ -5,6 +5,6 @@ mod port;
 
 pub use echo::{ECHO_FAIL_TRIGGER, EchoModel};
 pub use port::{
-    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelRouter,
-    ModelStream, Sleeper, Usage,
+    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelRouter, ModelStream, Sleeper,
+    Usage,
 };

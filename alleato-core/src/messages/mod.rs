@@ -3,16 +3,16 @@
 mod model;
 mod port;
 mod service;
-pub mod ui_stream;
 #[cfg(test)]
 mod tests;
+pub mod ui_stream;
 
 pub use model::{
-    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind,
-    parse_user_parts, parts_from_json, parts_to_json,
+    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts,
+    parts_from_json, parts_to_json,
 };
 pub use port::{MessageStore, Spawner, Task, UsageStore};
 pub use service::{
-    ExportFormat, Generation, MessageConfig, MessageError, MessagePorts, MessageService,
-    QuotaConfig, SendInput, Trigger, title_from,
+    ExportFormat, Generation, MessageConfig, MessageError, MessagePorts, MessageService, QuotaConfig, SendInput,
+    Trigger, title_from,
 };

@@ -80,10 +80,7 @@ pub fn parse_user_parts(parts: Vec<Part>) -> Result<Vec<Part>, Vec<FieldError>> 
             Part::Text { text } => {
                 let n = text.chars().count();
                 if text.trim().is_empty() {
-                    errors.push(FieldError::new(
-                        format!("parts[{i}].text"),
-                        "must not be empty",
-                    ));
+                    errors.push(FieldError::new(format!("parts[{i}].text"), "must not be empty"));
                 } else if n > Part::MAX_TEXT_CHARS {
                     errors.push(FieldError::new(
                         format!("parts[{i}].text"),
@@ -97,10 +94,7 @@ pub fn parse_user_parts(parts: Vec<Part>) -> Result<Vec<Part>, Vec<FieldError>> 
                 filename,
             } => {
                 if media_type.is_empty() || media_type.len() > 255 || !media_type.contains('/') {
-                    errors.push(FieldError::new(
-                        format!("parts[{i}].mediaType"),
-                        "must be a media type",
-                    ));
+                    errors.push(FieldError::new(format!("parts[{i}].mediaType"), "must be a media type"));
                 }
                 if url.is_empty() || url.len() > 2048 {
                     errors.push(FieldError::new(
@@ -120,11 +114,7 @@ pub fn parse_user_parts(parts: Vec<Part>) -> Result<Vec<Part>, Vec<FieldError>> 
     if !parts.iter().any(|p| matches!(p, Part::Text { .. })) && errors.is_empty() {
         errors.push(FieldError::new("parts", "must contain a text part"));
     }
-    if errors.is_empty() {
-        Ok(parts)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(parts) } else { Err(errors) }
 }
 
 /// Where a message stands.
@@ -290,8 +280,7 @@ pub fn parts_to_json(parts: &[Part]) -> String {
                 url,
                 filename,
             } => {
-                let mut v =
-                    serde_json::json!({ "type": "file", "mediaType": media_type, "url": url });
+                let mut v = serde_json::json!({ "type": "file", "mediaType": media_type, "url": url });
                 if let Some(f) = filename {
                     v["filename"] = serde_json::Value::String(f.clone());
                 }
@@ -311,11 +300,7 @@ pub fn parts_from_json(json: &str) -> Result<Vec<Part>, String> {
     values
         .into_iter()
         .map(|v| {
-            let s = |k: &str| {
-                v.get(k)
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            };
+            let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
             match v.get("type").and_then(serde_json::Value::as_str) {
                 Some("text") => Ok(Part::Text {
                     text: s("text").ok_or("text part without text")?,
@@ -378,18 +363,7 @@ mod tests {
             url: "/f".into(),
             filename: None,
         };
-        assert!(
-            parse_user_parts(vec![file.clone()]).is_err(),
-            "a text part is required"
-        );
-        assert!(
-            parse_user_parts(vec![
-                file,
-                Part::Text {
-                    text: "look".into()
-                }
-            ])
-            .is_ok()
-        );
+        assert!(parse_user_parts(vec![file.clone()]).is_err(), "a text part is required");
+        assert!(parse_user_parts(vec![file, Part::Text { text: "look".into() }]).is_ok());
     }
 }

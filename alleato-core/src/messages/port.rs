@@ -48,11 +48,7 @@ pub trait MessageStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Backend failures only.
-    async fn delete_messages_after(
-        &self,
-        chat_id: ChatId,
-        after: Cursor,
-    ) -> Result<u64, StoreError>;
+    async fn delete_messages_after(&self, chat_id: ChatId, after: Cursor) -> Result<u64, StoreError>;
 
     /// Every message still marked `streaming`, oldest first: after a restart, those whose
     /// generation died with the previous process.

@@ -8,26 +8,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind,
-    parse_user_parts,
+    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts,
 };
 use super::port::{MessageStore, Spawner, UsageStore};
 use super::ui_stream::{Metadata, TEXT_ID, UiChunk};
 use crate::auth::{UserKind, UserStore};
 use crate::chats::{Chat, ChatError, ChatService, ChatStore, ChatTitle};
 use crate::id::{ChatId, MessageId, StreamId, UserId};
-use crate::llm::{
-    CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelStream,
-    Usage,
-};
+use crate::llm::{CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelStream, Usage};
 use crate::models::ModelCatalog;
 use crate::page::{Limit, Page, PageRequest};
 use crate::ports::{CacheError, Clock, KvCache, Rng};
 use crate::signal::Signal;
 use crate::store::StoreError;
-use crate::streams::{
-    EventStream, GenerationProbe, StreamError, StreamHub, StreamMeta, StreamStatus,
-};
+use crate::streams::{EventStream, GenerationProbe, StreamError, StreamHub, StreamMeta, StreamStatus};
 use crate::time::Timestamp;
 use crate::validation::{FieldError, Validator};
 
@@ -253,7 +247,13 @@ use crate::memory::lock;
 impl MessageService {
     /// The service over its ports.
     pub fn new(ports: MessagePorts, config: MessageConfig, quotas: QuotaConfig) -> Self {
-        Self { ports, config, quotas, running: Arc::default(), busy: Arc::default() }
+        Self {
+            ports,
+            config,
+            quotas,
+            running: Arc::default(),
+            busy: Arc::default(),
+        }
     }
 
     /// Stores the user's message (or prepares a regeneration), starts the model, and returns
@@ -263,19 +263,15 @@ impl MessageService {
     /// # Errors
     /// `Chat` (not found / forbidden), `Validation`, `Busy`, `QuotaExceeded`, `Upstream` when
     /// the model cannot start; nothing is streamed then.
-    pub async fn send(
-        &self,
-        owner: UserId,
-        chat_id: ChatId,
-        input: SendInput,
-    ) -> Result<Generation, MessageError> {
+    pub async fn send(&self, owner: UserId, chat_id: ChatId, input: SendInput) -> Result<Generation, MessageError> {
         let chat = self.ports.chats.owned(owner, chat_id).await?;
         let mut v = Validator::new();
         let model = v
             .check_opt(
                 "model",
                 input.model.as_deref().map(|m| {
-                    self.ports.catalog
+                    self.ports
+                        .catalog
                         .get(m)
                         .map(|m| m.id.clone())
                         .ok_or("is not an available model")
@@ -322,7 +318,8 @@ impl MessageService {
                     stream_id: None,
                     created_at: now,
                 };
-                self.ports.messages
+                self.ports
+                    .messages
                     .insert_message(&message)
                     .await
                     .map_err(|e| chat_gone(e, chat_id))?;
@@ -344,9 +341,8 @@ impl MessageService {
             model: model.clone(),
             messages: context,
         };
-        let cache_key = (input.trigger == Trigger::Submit
-            && !self.config.response_cache_ttl.is_zero())
-        .then(|| cache_key(&request));
+        let cache_key = (input.trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero())
+            .then(|| cache_key(&request));
         let cached = match &cache_key {
             Some(key) => self.cached(key).await,
             None => None,
@@ -358,7 +354,8 @@ impl MessageService {
         };
 
         let stream_id = StreamId::generate(&*self.ports.clock, &*self.ports.rng);
-        self.ports.hub
+        self.ports
+            .hub
             .create(&StreamMeta {
                 id: stream_id,
                 owner,
@@ -378,7 +375,8 @@ impl MessageService {
             stream_id: Some(stream_id),
             created_at: now,
         };
-        self.ports.messages
+        self.ports
+            .messages
             .insert_message(&message)
             .await
             .map_err(|e| chat_gone(e, chat_id))?;
@@ -455,9 +453,7 @@ impl MessageService {
         else {
             return Ok(());
         };
-        let running = message
-            .stream_id
-            .and_then(|s| lock(&self.running).get(&s).cloned());
+        let running = message.stream_id.and_then(|s| lock(&self.running).get(&s).cloned());
         match running {
             Some(r) => {
                 r.stop.set();
@@ -483,11 +479,7 @@ impl MessageService {
         Ok(n)
     }
 
-    async fn finish_orphan(
-        &self,
-        mut message: Message,
-        status: MessageStatus,
-    ) -> Result<(), MessageError> {
+    async fn finish_orphan(&self, mut message: Message, status: MessageStatus) -> Result<(), MessageError> {
         let mut text = String::new();
         if let Some(stream_id) = message.stream_id {
             let end = match status {
@@ -551,17 +543,11 @@ impl MessageService {
     ) -> Result<(Chat, Page<Message>), MessageError> {
         let chat = self.ports.chats.get(viewer, chat_id).await?;
         let limit = Limit::new(100).expect("100 is a valid limit");
-        let page = self
-            .page(chat_id, PageRequest { limit, after: None })
-            .await?;
+        let page = self.page(chat_id, PageRequest { limit, after: None }).await?;
         Ok((chat, page))
     }
 
-    async fn page(
-        &self,
-        chat_id: ChatId,
-        page: PageRequest,
-    ) -> Result<Page<Message>, MessageError> {
+    async fn page(&self, chat_id: ChatId, page: PageRequest) -> Result<Page<Message>, MessageError> {
         let query = MessageListQuery {
             chat_id,
             limit: page.limit,
@@ -601,11 +587,7 @@ impl MessageService {
     ///
     /// # Errors
     /// `Chat` when the viewer may not read the chat.
-    pub async fn export(
-        &self,
-        viewer: Option<UserId>,
-        chat_id: ChatId,
-    ) -> Result<(Chat, Vec<Message>), MessageError> {
+    pub async fn export(&self, viewer: Option<UserId>, chat_id: ChatId) -> Result<(Chat, Vec<Message>), MessageError> {
         let chat = self.ports.chats.get(viewer, chat_id).await?;
         let mut all = Vec::new();
         let mut before = None;
@@ -633,12 +615,7 @@ impl MessageService {
     /// # Errors
     /// `MessageNotFound` (also for others' messages), `Validation` for bad parts or a
     /// non-user message, `Busy` while a generation runs in the chat.
-    pub async fn edit(
-        &self,
-        owner: UserId,
-        id: MessageId,
-        parts: Vec<Part>,
-    ) -> Result<(Message, u64), MessageError> {
+    pub async fn edit(&self, owner: UserId, id: MessageId, parts: Vec<Part>) -> Result<(Message, u64), MessageError> {
         let mut message = self.owned_message(owner, id).await?;
         if message.role != Role::User {
             return Err(MessageError::Validation(vec![FieldError::new(
@@ -673,12 +650,7 @@ impl MessageService {
     ///
     /// # Errors
     /// `MessageNotFound`; `Validation` for a bad kind or a non-assistant message.
-    pub async fn vote(
-        &self,
-        owner: UserId,
-        id: MessageId,
-        kind: &str,
-    ) -> Result<Vote, MessageError> {
+    pub async fn vote(&self, owner: UserId, id: MessageId, kind: &str) -> Result<Vote, MessageError> {
         let mut v = Validator::new();
         let kind = v.check("type", VoteKind::parse(kind));
         v.finish().map_err(MessageError::Validation)?;
@@ -727,13 +699,10 @@ impl MessageService {
     async fn quota_of(&self, user: UserId) -> Result<u64, MessageError> {
         let record = self.ports.users.user_by_id(user).await?;
         Ok(match record {
-            Some(r) => r
-                .daily_message_limit
-                .map(u64::from)
-                .unwrap_or(match r.user.kind {
-                    UserKind::Guest => self.quotas.guest_daily_messages,
-                    UserKind::Regular => self.quotas.regular_daily_messages,
-                }),
+            Some(r) => r.daily_message_limit.map(u64::from).unwrap_or(match r.user.kind {
+                UserKind::Guest => self.quotas.guest_daily_messages,
+                UserKind::Regular => self.quotas.regular_daily_messages,
+            }),
             None => 0,
         })
     }
@@ -761,9 +730,7 @@ impl MessageService {
             .ok_or(MessageError::MessageNotFound(id))?;
         match self.ports.chats.owned(owner, message.chat_id).await {
             Ok(_) => Ok(message),
-            Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => {
-                Err(MessageError::MessageNotFound(id))
-            }
+            Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => Err(MessageError::MessageNotFound(id)),
             Err(e) => Err(e.into()),
         }
     }
@@ -775,7 +742,10 @@ impl MessageService {
 
     fn claim(&self, chat: ChatId) -> Result<ChatSlot, MessageError> {
         if lock(&self.busy).insert(chat) {
-            Ok(ChatSlot { busy: self.busy.clone(), chat })
+            Ok(ChatSlot {
+                busy: self.busy.clone(),
+                chat,
+            })
         } else {
             Err(MessageError::Busy)
         }
@@ -822,12 +792,7 @@ impl MessageService {
             .collect())
     }
 
-    async fn retitle(
-        &self,
-        mut chat: Chat,
-        text: &str,
-        now: Timestamp,
-    ) -> Result<(), MessageError> {
+    async fn retitle(&self, mut chat: Chat, text: &str, now: Timestamp) -> Result<(), MessageError> {
         if let Some(title) = title_from(text) {
             chat.title = title;
             chat.updated_at = now.max(chat.updated_at);
@@ -901,10 +866,7 @@ struct Iter<I>(I);
 impl<I: Iterator + Unpin> Stream for Iter<I> {
     type Item = I::Item;
 
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> Poll<Option<I::Item>> {
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<Option<I::Item>> {
         Poll::Ready(self.0.next())
     }
 }
@@ -939,10 +901,7 @@ impl Job {
     async fn append(&self, chunk: &UiChunk) -> bool {
         // A failed append (the stream was deleted, or the hub is down) ends the generation;
         // the outcome is recorded in the message's status.
-        self.hub
-            .append(self.stream_id, &chunk.to_json())
-            .await
-            .is_ok()
+        self.hub.append(self.stream_id, &chunk.to_json()).await.is_ok()
     }
 
     async fn run(self, mut source: ModelStream) {
@@ -957,11 +916,7 @@ impl Job {
             })
             .await
             && self.append(&UiChunk::StartStep).await
-            && self
-                .append(&UiChunk::TextStart {
-                    id: TEXT_ID.to_owned(),
-                })
-                .await;
+            && self.append(&UiChunk::TextStart { id: TEXT_ID.to_owned() }).await;
         while alive {
             let stop = self.running.stop.wait();
             let mut stop = std::pin::pin!(stop);
@@ -1005,8 +960,14 @@ impl Job {
         if failure.is_some() || stopped {
             let received = deltas;
             usage = match usage {
-                Some(u) => Some(Usage { output_tokens: u.output_tokens.max(received), ..u }),
-                None if received > 0 => Some(Usage { input_tokens: 0, output_tokens: received }),
+                Some(u) => Some(Usage {
+                    output_tokens: u.output_tokens.max(received),
+                    ..u
+                }),
+                None if received > 0 => Some(Usage {
+                    input_tokens: 0,
+                    output_tokens: received,
+                }),
                 None => None,
             };
         }
@@ -1024,11 +985,7 @@ impl Job {
             .await;
         } else if alive {
             let model = self.message.model.clone().unwrap_or_default();
-            let _ = self
-                .append(&UiChunk::TextEnd {
-                    id: TEXT_ID.to_owned(),
-                })
-                .await
+            let _ = self.append(&UiChunk::TextEnd { id: TEXT_ID.to_owned() }).await
                 && self.append(&UiChunk::FinishStep).await
                 && self
                     .append(&UiChunk::MessageMetadata {
@@ -1051,10 +1008,7 @@ impl Job {
         message.usage = usage;
         let _ = self.messages.update_message(&message).await;
         if let Some(u) = usage {
-            let _ = self
-                .usage
-                .add_tokens(self.owner, day_of(self.clock.now()), u)
-                .await;
+            let _ = self.usage.add_tokens(self.owner, day_of(self.clock.now()), u).await;
         }
         if let (MessageStatus::Complete, Some((key, ttl))) = (status, &self.cache_put) {
             let u = usage.unwrap_or_default();
@@ -1082,9 +1036,7 @@ mod tests {
     #[test]
     fn titles_come_from_the_first_line() {
         assert_eq!(
-            title_from("  Hello   there \nsecond line")
-                .unwrap()
-                .as_str(),
+            title_from("  Hello   there \nsecond line").unwrap().as_str(),
             "Hello there"
         );
         let long = "word ".repeat(40);
@@ -1095,13 +1047,6 @@ mod tests {
             t.as_str()
         );
         assert_eq!(title_from("   \n  "), None);
-        assert_eq!(
-            title_from(&"x".repeat(500))
-                .unwrap()
-                .as_str()
-                .chars()
-                .count(),
-            80
-        );
+        assert_eq!(title_from(&"x".repeat(500)).unwrap().as_str().chars().count(), 80);
     }
 }

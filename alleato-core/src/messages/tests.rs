@@ -10,7 +10,7 @@ use futures::executor::block_on;
 use super::*;
 use crate::auth::{Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
 use crate::chats::{ChatService, NewChat};
-use crate::llm::{EchoModel, ECHO_FAIL_TRIGGER, LanguageModel, ModelRouter, Sleeper};
+use crate::llm::{ECHO_FAIL_TRIGGER, EchoModel, LanguageModel, ModelRouter, Sleeper};
 use crate::memory::{ManualClock, MemoryCache, MemoryStore, MemoryStreamHub, SeededRng};
 use crate::models::{ModelCatalog, ModelInfo};
 use crate::streams::StreamHub;
@@ -64,14 +64,26 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
     let cache = Arc::new(MemoryCache::new(clock.clone()));
     let catalog = Arc::new(
         ModelCatalog::new(vec![
-            ModelInfo { id: "echo".into(), name: "Echo".into() },
-            ModelInfo { id: "echo-2".into(), name: "Echo 2".into() },
+            ModelInfo {
+                id: "echo".into(),
+                name: "Echo".into(),
+            },
+            ModelInfo {
+                id: "echo-2".into(),
+                name: "Echo 2".into(),
+            },
         ])
         .unwrap(),
     );
-    let echo: Arc<dyn LanguageModel> = Arc::new(EchoModel::new(Arc::new(ThreadSleeper), Duration::from_millis(delay_ms)));
+    let echo: Arc<dyn LanguageModel> =
+        Arc::new(EchoModel::new(Arc::new(ThreadSleeper), Duration::from_millis(delay_ms)));
     let model = Arc::new(ModelRouter::new().with("echo", echo.clone()).with("echo-2", echo));
-    let chats = Arc::new(ChatService::new(store.clone(), catalog.clone(), clock.clone(), rng.clone()));
+    let chats = Arc::new(ChatService::new(
+        store.clone(),
+        catalog.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
     let messages = MessageService::new(
         MessagePorts {
             chats: chats.clone(),
@@ -87,7 +99,10 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
             clock: clock.clone(),
             rng: rng.clone(),
         },
-        MessageConfig { context_messages: 100, response_cache_ttl: cache_ttl },
+        MessageConfig {
+            context_messages: 100,
+            response_cache_ttl: cache_ttl,
+        },
         quotas,
     );
     let auth = AuthService::new(
@@ -100,7 +115,14 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
         AuthConfig::default(),
     );
     let user = block_on(auth.guest()).unwrap().user.id;
-    World { store, hub, cache, chats, messages, user }
+    World {
+        store,
+        hub,
+        cache,
+        chats,
+        messages,
+        user,
+    }
 }
 
 fn world() -> World {
@@ -108,7 +130,11 @@ fn world() -> World {
 }
 
 fn text(s: &str) -> SendInput {
-    SendInput { trigger: Trigger::Submit, parts: vec![Part::Text { text: s.into() }], model: None }
+    SendInput {
+        trigger: Trigger::Submit,
+        parts: vec![Part::Text { text: s.into() }],
+        model: None,
+    }
 }
 
 fn chunks(g: Generation) -> Vec<String> {
@@ -120,7 +146,10 @@ fn new_chat(w: &World) -> ChatId {
 }
 
 fn history(w: &World, chat: ChatId) -> Vec<Message> {
-    block_on(w.messages.chat_with_messages(Some(w.user), chat)).unwrap().1.items
+    block_on(w.messages.chat_with_messages(Some(w.user), chat))
+        .unwrap()
+        .1
+        .items
 }
 
 #[test]
@@ -160,9 +189,16 @@ fn the_context_comes_from_storage() {
 fn an_upstream_failure_keeps_the_partial_answer_as_error() {
     let w = world();
     let chat = new_chat(&w);
-    let g = block_on(w.messages.send(w.user, chat, text(&format!("a b c d {ECHO_FAIL_TRIGGER}")))).unwrap();
+    let g = block_on(
+        w.messages
+            .send(w.user, chat, text(&format!("a b c d {ECHO_FAIL_TRIGGER}"))),
+    )
+    .unwrap();
     let got = chunks(g);
-    assert!(got.last().unwrap().starts_with(r#"{"type":"error","errorText":"#), "{got:?}");
+    assert!(
+        got.last().unwrap().starts_with(r#"{"type":"error","errorText":"#),
+        "{got:?}"
+    );
     let h = history(&w, chat);
     assert_eq!(h[1].status, MessageStatus::Error);
     assert_eq!(h[1].text(), "Echo: a b ");
@@ -184,8 +220,14 @@ fn stop_keeps_what_was_generated() {
     assert!(kept.starts_with("Echo: word") && kept.len() < words.len(), "{kept:?}");
     let usage = h[1].usage.expect("a stopped answer still reports its usage");
     assert_eq!(usage.input_tokens, 200, "what the model read");
-    assert_eq!(usage.output_tokens, got.iter().filter(|c| c.contains("text-delta")).count() as u64);
-    assert!(block_on(w.messages.resume(w.user, chat, None)).unwrap().is_none(), "nothing runs any more");
+    assert_eq!(
+        usage.output_tokens,
+        got.iter().filter(|c| c.contains("text-delta")).count() as u64
+    );
+    assert!(
+        block_on(w.messages.resume(w.user, chat, None)).unwrap().is_none(),
+        "nothing runs any more"
+    );
 }
 
 #[test]
@@ -198,8 +240,14 @@ fn a_running_generation_can_be_resumed_and_blocks_a_second_send() {
     std::thread::sleep(Duration::from_millis(60));
     let so_far = history(&w, chat)[1].clone();
     assert_eq!(so_far.status, MessageStatus::Streaming);
-    assert!(so_far.text().starts_with("Echo: x"), "a reader sees the text so far: {:?}", so_far.text());
-    let (stream, events) = block_on(w.messages.resume(w.user, chat, Some(2))).unwrap().expect("running");
+    assert!(
+        so_far.text().starts_with("Echo: x"),
+        "a reader sees the text so far: {:?}",
+        so_far.text()
+    );
+    let (stream, events) = block_on(w.messages.resume(w.user, chat, Some(2)))
+        .unwrap()
+        .expect("running");
     assert_eq!(stream, g.stream_id);
     let resumed: Vec<_> = block_on(events.collect::<Vec<_>>());
     assert_eq!(resumed[0].seq, 3, "resumes after the given sequence number");
@@ -214,7 +262,11 @@ fn regenerate_replaces_the_last_answer() {
     let first = block_on(w.messages.send(w.user, chat, text("again please"))).unwrap();
     let first_id = first.message_id;
     chunks(first);
-    let input = SendInput { trigger: Trigger::Regenerate, parts: vec![], model: Some("echo-2".into()) };
+    let input = SendInput {
+        trigger: Trigger::Regenerate,
+        parts: vec![],
+        model: Some("echo-2".into()),
+    };
     let second = block_on(w.messages.send(w.user, chat, input)).unwrap();
     let second_id = second.message_id;
     chunks(second);
@@ -227,7 +279,14 @@ fn regenerate_replaces_the_last_answer() {
 
 #[test]
 fn the_daily_quota_is_enforced() {
-    let w = world_with(0, QuotaConfig { guest_daily_messages: 2, regular_daily_messages: 5 }, Duration::ZERO);
+    let w = world_with(
+        0,
+        QuotaConfig {
+            guest_daily_messages: 2,
+            regular_daily_messages: 5,
+        },
+        Duration::ZERO,
+    );
     let chat = new_chat(&w);
     chunks(block_on(w.messages.send(w.user, chat, text("1"))).unwrap());
     chunks(block_on(w.messages.send(w.user, chat, text("2"))).unwrap());
@@ -250,9 +309,20 @@ fn the_response_cache_replays_identical_contexts() {
     assert!(hit.cache_hit);
     let hit_chunks = chunks(hit);
     assert_eq!(miss_chunks.len(), hit_chunks.len());
-    assert_eq!(history(&w, b)[1].text(), "Echo: same question", "a hit is stored as a message too");
-    let regen = SendInput { trigger: Trigger::Regenerate, parts: vec![], model: None };
-    assert!(!block_on(w.messages.send(w.user, b, regen)).unwrap().cache_hit, "regenerate bypasses the cache");
+    assert_eq!(
+        history(&w, b)[1].text(),
+        "Echo: same question",
+        "a hit is stored as a message too"
+    );
+    let regen = SendInput {
+        trigger: Trigger::Regenerate,
+        parts: vec![],
+        model: None,
+    };
+    assert!(
+        !block_on(w.messages.send(w.user, b, regen)).unwrap().cache_hit,
+        "regenerate bypasses the cache"
+    );
     drop(w.cache);
 }
 
@@ -271,7 +341,10 @@ fn interrupted_answers_are_recovered_as_errors_with_their_text() {
     }))
     .unwrap();
     for delta in ["Echo: ", "half "] {
-        let chunk = ui_stream::UiChunk::TextDelta { id: "0".into(), delta: delta.into() };
+        let chunk = ui_stream::UiChunk::TextDelta {
+            id: "0".into(),
+            delta: delta.into(),
+        };
         block_on(w.hub.append(stream, &chunk.to_json())).unwrap();
     }
     let orphan = Message {
@@ -291,7 +364,10 @@ fn interrupted_answers_are_recovered_as_errors_with_their_text() {
     assert_eq!(h[0].status, MessageStatus::Error);
     assert_eq!(h[0].text(), "Echo: half ");
     let events: Vec<_> = block_on(block_on(w.hub.follow(stream, None)).unwrap().collect::<Vec<_>>());
-    assert!(events.last().unwrap().data.contains(r#""type":"error""#), "followers learn of the failure");
+    assert!(
+        events.last().unwrap().data.contains(r#""type":"error""#),
+        "followers learn of the failure"
+    );
 }
 
 #[test]
@@ -313,8 +389,14 @@ fn editing_removes_later_messages() {
     chunks(block_on(w.messages.send(w.user, chat, text("first"))).unwrap());
     chunks(block_on(w.messages.send(w.user, chat, text("second"))).unwrap());
     let h = history(&w, chat);
-    let (edited, removed) =
-        block_on(w.messages.edit(w.user, h[0].id, vec![Part::Text { text: "first, edited".into() }])).unwrap();
+    let (edited, removed) = block_on(w.messages.edit(
+        w.user,
+        h[0].id,
+        vec![Part::Text {
+            text: "first, edited".into(),
+        }],
+    ))
+    .unwrap();
     assert_eq!(removed, 3);
     assert_eq!(edited.text(), "first, edited");
     assert_eq!(history(&w, chat).len(), 1);

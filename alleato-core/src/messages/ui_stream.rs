@@ -124,10 +124,7 @@ mod tests {
                 },
                 r#"{"type":"text-delta","id":"0","delta":"Hi"}"#,
             ),
-            (
-                UiChunk::TextEnd { id: "0".into() },
-                r#"{"type":"text-end","id":"0"}"#,
-            ),
+            (UiChunk::TextEnd { id: "0".into() }, r#"{"type":"text-end","id":"0"}"#),
             (UiChunk::FinishStep, r#"{"type":"finish-step"}"#),
             (
                 UiChunk::MessageMetadata {

@@ -181,8 +181,12 @@ impl StreamHub for MemoryStreamHub {
     async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {
         let gone: Vec<Entry> = {
             let mut s = self.lock();
-            let ids: Vec<StreamId> =
-                s.streams.iter().filter(|(_, e)| e.meta.chat_id == Some(chat)).map(|(id, _)| *id).collect();
+            let ids: Vec<StreamId> = s
+                .streams
+                .iter()
+                .filter(|(_, e)| e.meta.chat_id == Some(chat))
+                .map(|(id, _)| *id)
+                .collect();
             ids.iter().filter_map(|id| s.streams.remove(id)).collect()
         };
         for entry in gone {

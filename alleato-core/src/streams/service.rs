@@ -60,11 +60,7 @@ impl StreamService {
     ///
     /// # Errors
     /// `Chat` when the chat is not the caller's.
-    pub async fn create(
-        &self,
-        owner: UserId,
-        chat_id: Option<ChatId>,
-    ) -> Result<StreamMeta, StreamUseError> {
+    pub async fn create(&self, owner: UserId, chat_id: Option<ChatId>) -> Result<StreamMeta, StreamUseError> {
         if let Some(chat) = chat_id {
             self.chats.owned(owner, chat).await?;
         }
@@ -94,39 +90,23 @@ impl StreamService {
     ///
     /// # Errors
     /// `NotFound`.
-    pub async fn follow(
-        &self,
-        owner: UserId,
-        id: StreamId,
-        after: Option<u64>,
-    ) -> Result<EventStream, StreamUseError> {
+    pub async fn follow(&self, owner: UserId, id: StreamId, after: Option<u64>) -> Result<EventStream, StreamUseError> {
         self.get(owner, id).await?;
-        self.hub
-            .follow(id, after)
-            .await
-            .map_err(|e| self.hub_error(id, e))
+        self.hub.follow(id, after).await.map_err(|e| self.hub_error(id, e))
     }
 
     /// Appends one JSON event.
     ///
     /// # Errors
     /// `NotFound`; `Conflict` when the stream is closed or belongs to a running generation.
-    pub async fn append(
-        &self,
-        owner: UserId,
-        id: StreamId,
-        data: &str,
-    ) -> Result<u64, StreamUseError> {
+    pub async fn append(&self, owner: UserId, id: StreamId, data: &str) -> Result<u64, StreamUseError> {
         self.get(owner, id).await?;
         if self.generations.is_generating(id) {
             return Err(StreamUseError::Conflict(
                 "this stream is written by a running generation",
             ));
         }
-        self.hub
-            .append(id, data)
-            .await
-            .map_err(|e| self.hub_error(id, e))
+        self.hub.append(id, data).await.map_err(|e| self.hub_error(id, e))
     }
 
     /// Closes the stream: followers get the end; the log stays readable until it expires.

@@ -35,7 +35,11 @@ pub async fn register(
     caller: Option<Auth>,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
-    let input = RegisterInput { email: body.email, password: body.password, name: body.name };
+    let input = RegisterInput {
+        email: body.email,
+        password: body.password,
+        name: body.name,
+    };
     let grant = state.auth.register(caller.map(|a| a.0).as_ref(), input).await?;
     Ok((StatusCode::CREATED, Json(grant_body(grant))))
 }
@@ -47,7 +51,10 @@ pub async fn register(
         (status = 401, description = "Unknown email or wrong password (`invalid_credentials`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> Result<Json<AuthResponse>, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
     Ok(Json(grant_body(state.auth.login(&body.email, &body.password).await?)))
 }
 
@@ -67,9 +74,16 @@ pub async fn guest(State(state): State<AppState>) -> Result<(StatusCode, Json<Au
         (status = 200, description = "Rotated", body = TokensResponse),
         (status = 401, description = "Unknown, spent or revoked refresh token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh(State(state): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> Result<Json<TokensResponse>, ApiError> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<TokensResponse>, ApiError> {
     let t = state.auth.refresh(&body.refresh_token).await?;
-    Ok(Json(TokensResponse { access_token: t.access_token, refresh_token: t.refresh_token, expires_in: t.expires_in }))
+    Ok(Json(TokensResponse {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+        expires_in: t.expires_in,
+    }))
 }
 
 /// End the session of the bearer token and/or of the given refresh token.
@@ -96,7 +110,10 @@ pub async fn logout(
         Some(token) => state.auth.authenticate(token).await.ok(),
         None => None,
     };
-    state.auth.logout(caller.as_ref(), body.refresh_token.as_deref()).await?;
+    state
+        .auth
+        .logout(caller.as_ref(), body.refresh_token.as_deref())
+        .await?;
     Ok(Json(SuccessResponse::OK))
 }
 

@@ -38,9 +38,16 @@ pub async fn list(
     Auth(ctx): Auth,
     ApiQuery(query): ApiQuery<ChatListQuery>,
 ) -> Result<Json<ChatListResponse>, ApiError> {
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.page()?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
     let page = state.chats.list(ctx.user_id, page, query.q.as_deref()).await?;
-    Ok(Json(ChatListResponse { chats: page.items.iter().map(ChatBody::from).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(ChatListResponse {
+        chats: page.items.iter().map(ChatBody::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Create a chat; the body is optional.
@@ -56,7 +63,12 @@ pub async fn create(
     OptionalJson(body): OptionalJson<ChatRequest>,
 ) -> Result<(StatusCode, Json<ChatResponse>), ApiError> {
     let chat = state.chats.create(ctx.user_id, body.into()).await?;
-    Ok((StatusCode::CREATED, Json(ChatResponse { chat: ChatBody::from(&chat) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(ChatResponse {
+            chat: ChatBody::from(&chat),
+        }),
+    ))
 }
 
 /// A chat with its latest messages: the caller's own, or any public chat (no token needed).
@@ -90,7 +102,9 @@ pub async fn update(
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Json<ChatResponse>, ApiError> {
     let chat = state.chats.update(ctx.user_id, chat_id(&id)?, body.into()).await?;
-    Ok(Json(ChatResponse { chat: ChatBody::from(&chat) }))
+    Ok(Json(ChatResponse {
+        chat: ChatBody::from(&chat),
+    }))
 }
 
 /// Delete a chat and everything in it.
@@ -117,7 +131,10 @@ pub async fn delete(
         (status = 200, description = "The public chat", body = ChatDetailResponse),
         (status = 404, description = "No such public chat", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn public(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ChatDetailResponse>, ApiError> {
+pub async fn public(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ChatDetailResponse>, ApiError> {
     // Anonymous viewers see public chats only.
     Ok(Json(detail(&state, None, chat_id(&id)?).await?))
 }

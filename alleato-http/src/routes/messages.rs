@@ -49,14 +49,28 @@ fn parse_parts(value: &Value, field: &str) -> Result<Vec<Part>, ApiError> {
             },
             Some("file") => match (str_of("mediaType"), str_of("url")) {
                 (Some(media_type), Some(url)) => {
-                    parts.push(Part::File { media_type, url, filename: str_of("filename") });
+                    parts.push(Part::File {
+                        media_type,
+                        url,
+                        filename: str_of("filename"),
+                    });
                 }
-                _ => errors.push(FieldError::new(format!("{field}[{i}]"), "a file part needs mediaType and url strings")),
+                _ => errors.push(FieldError::new(
+                    format!("{field}[{i}]"),
+                    "a file part needs mediaType and url strings",
+                )),
             },
-            _ => errors.push(FieldError::new(format!("{field}[{i}].type"), "must be \"text\" or \"file\"")),
+            _ => errors.push(FieldError::new(
+                format!("{field}[{i}].type"),
+                "must be \"text\" or \"file\"",
+            )),
         }
     }
-    if errors.is_empty() { Ok(parts) } else { Err(ApiError::validation(errors)) }
+    if errors.is_empty() {
+        Ok(parts)
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 /// A UIMessage (`{role?, parts}`) or a plain message (`{role, content}`) from the user.
@@ -66,7 +80,12 @@ fn parse_user_message(value: &Value, field: &str) -> Result<Vec<Part>, ApiError>
     }
     match value.get("role").and_then(Value::as_str) {
         None | Some("user") => {}
-        Some(_) => return Err(invalid(format!("{field}.role"), "the message to send must have role \"user\"")),
+        Some(_) => {
+            return Err(invalid(
+                format!("{field}.role"),
+                "the message to send must have role \"user\"",
+            ));
+        }
     }
     if let Some(parts) = value.get("parts") {
         return parse_parts(parts, &format!("{field}.parts"));
@@ -92,10 +111,19 @@ fn parse_send(body: &Value) -> Result<SendInput, ApiError> {
         None | Some(Value::Null) => Trigger::Submit,
         Some(Value::String(t)) if t == "submit-message" => Trigger::Submit,
         Some(Value::String(t)) if t == "regenerate-message" => Trigger::Regenerate,
-        _ => return Err(invalid("trigger", "must be \"submit-message\" or \"regenerate-message\"")),
+        _ => {
+            return Err(invalid(
+                "trigger",
+                "must be \"submit-message\" or \"regenerate-message\"",
+            ));
+        }
     };
     if trigger == Trigger::Regenerate {
-        return Ok(SendInput { trigger, parts: Vec::new(), model });
+        return Ok(SendInput {
+            trigger,
+            parts: Vec::new(),
+            model,
+        });
     }
     let parts = if let Some(message) = obj.get("message") {
         parse_user_message(message, "message")?
@@ -118,7 +146,11 @@ fn generation_response(state: &AppState, g: Generation) -> Response {
     sse_response(
         g.events,
         state.config.sse_keep_alive_secs,
-        &UiStreamHeaders { stream_id: &stream_id, cache_hit: Some(g.cache_hit), ui_message_stream: true },
+        &UiStreamHeaders {
+            stream_id: &stream_id,
+            cache_hit: Some(g.cache_hit),
+            ui_message_stream: true,
+        },
     )
 }
 
@@ -167,12 +199,17 @@ pub async fn send_ai_sdk(
         Some(Value::String(s)) => s.clone(),
         _ => return Err(invalid("id", "must be the chat's id, a UUID string")),
     };
-    let chat: ChatId = raw_id.parse().map_err(|_| invalid("id", "must be a UUID (make chat ids with crypto.randomUUID())"))?;
+    let chat: ChatId = raw_id
+        .parse()
+        .map_err(|_| invalid("id", "must be a UUID (make chat ids with crypto.randomUUID())"))?;
     let input = parse_send(&body)?;
     match state.chats.owned(ctx.user_id, chat).await {
         Ok(_) => {}
         Err(ChatError::NotFound(_)) => {
-            state.chats.create_with_id(ctx.user_id, chat, NewChat::default()).await?;
+            state
+                .chats
+                .create_with_id(ctx.user_id, chat, NewChat::default())
+                .await?;
         }
         Err(ChatError::Forbidden(_)) => return Err(ApiError::not_found(format!("chat {chat} not found"))),
         Err(e) => return Err(e.into()),
@@ -189,18 +226,30 @@ pub(crate) fn last_event_id(headers: &HeaderMap, query: &AfterQuery) -> Result<O
     match raw {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| invalid("after", "must be a sequence number")),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid("after", "must be a sequence number")),
     }
 }
 
-async fn resume_inner(state: &AppState, user: alleato_core::UserId, id: &str, after: Option<u64>) -> Result<Response, ApiError> {
+async fn resume_inner(
+    state: &AppState,
+    user: alleato_core::UserId,
+    id: &str,
+    after: Option<u64>,
+) -> Result<Response, ApiError> {
     match state.messages.resume(user, chat_id(id)?, after).await? {
         Some((stream_id, events)) => {
             let stream_id = stream_id.to_string();
             Ok(sse_response(
                 events,
                 state.config.sse_keep_alive_secs,
-                &UiStreamHeaders { stream_id: &stream_id, cache_hit: None, ui_message_stream: true },
+                &UiStreamHeaders {
+                    stream_id: &stream_id,
+                    cache_hit: None,
+                    ui_message_stream: true,
+                },
             ))
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -253,7 +302,11 @@ pub async fn resume_ai_sdk(
         (status = 200, description = "Stopped (or nothing was running)", body = SuccessResponse),
         (status = 404, description = "No such chat of the caller's", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn stop(State(state): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> Result<Json<SuccessResponse>, ApiError> {
+pub async fn stop(
+    State(state): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<SuccessResponse>, ApiError> {
     state.messages.stop(ctx.user_id, chat_id(&id)?).await?;
     Ok(Json(SuccessResponse::OK))
 }
@@ -275,7 +328,10 @@ pub async fn list(
     let chat = chat_id(&id)?;
     let page = query.page()?;
     let page = state.messages.list(caller.map(|a| a.0.user_id), chat, page).await?;
-    Ok(Json(MessageListResponse { messages: page.items.iter().map(MessageBody::from).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(MessageListResponse {
+        messages: page.items.iter().map(MessageBody::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Edit a user message; every later message of the chat is removed.
@@ -300,7 +356,10 @@ pub async fn edit(
         _ => return Err(invalid("parts", "send either parts or content")),
     };
     let (message, removed) = state.messages.edit(ctx.user_id, id, parts).await?;
-    Ok(Json(EditMessageResponse { message: MessageBody::from(&message), removed }))
+    Ok(Json(EditMessageResponse {
+        message: MessageBody::from(&message),
+        removed,
+    }))
 }
 
 /// Delete a message of the caller's chat.
@@ -310,7 +369,11 @@ pub async fn edit(
         (status = 200, description = "Deleted", body = SuccessResponse),
         (status = 404, description = "No such message of the caller's", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete(State(state): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> Result<Json<SuccessResponse>, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<SuccessResponse>, ApiError> {
     state.messages.delete(ctx.user_id, message_id(&id)?).await?;
     Ok(Json(SuccessResponse::OK))
 }
@@ -330,7 +393,9 @@ pub async fn vote(
     ApiJson(body): ApiJson<VoteRequest>,
 ) -> Result<Json<VoteResponse>, ApiError> {
     let vote = state.messages.vote(ctx.user_id, message_id(&id)?, &body.kind).await?;
-    Ok(Json(VoteResponse { vote: VoteBody::from(&vote) }))
+    Ok(Json(VoteResponse {
+        vote: VoteBody::from(&vote),
+    }))
 }
 
 /// The votes in the caller's chat.
@@ -340,15 +405,25 @@ pub async fn vote(
         (status = 200, description = "The votes", body = VotesResponse),
         (status = 404, description = "No such chat of the caller's", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn votes(State(state): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> Result<Json<VotesResponse>, ApiError> {
+pub async fn votes(
+    State(state): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<VotesResponse>, ApiError> {
     let votes = state.messages.votes(ctx.user_id, chat_id(&id)?).await?;
-    Ok(Json(VotesResponse { votes: votes.iter().map(VoteBody::from).collect() }))
+    Ok(Json(VotesResponse {
+        votes: votes.iter().map(VoteBody::from).collect(),
+    }))
 }
 
 fn markdown(chat: &alleato_core::chats::Chat, messages: &[Message]) -> String {
     use std::fmt::Write;
     let mut out = format!("# {}\n\n", chat.title.as_str());
-    let _ = writeln!(out, "_Exported from Alleato. Chat `{}`, created {}._\n", chat.id, chat.created_at);
+    let _ = writeln!(
+        out,
+        "_Exported from Alleato. Chat `{}`, created {}._\n",
+        chat.id, chat.created_at
+    );
     for m in messages {
         let who = match m.role {
             alleato_core::messages::Role::User => "User",
@@ -401,15 +476,25 @@ pub async fn export(
                 "chat": ChatBody::from(&chat),
                 "messages": messages.iter().map(MessageBody::from).collect::<Vec<_>>(),
             });
-            (serde_json::to_vec_pretty(&doc).expect("exports serialise"), "application/json", "json")
+            (
+                serde_json::to_vec_pretty(&doc).expect("exports serialise"),
+                "application/json",
+                "json",
+            )
         }
-        ExportFormat::Markdown => (markdown(&chat, &messages).into_bytes(), "text/markdown; charset=utf-8", "md"),
+        ExportFormat::Markdown => (
+            markdown(&chat, &messages).into_bytes(),
+            "text/markdown; charset=utf-8",
+            "md",
+        ),
     };
     let disposition = format!("attachment; filename=\"chat-{}.{ext}\"", chat.id);
     let mut res = Bytes::from(body).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ids are header-safe"));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).expect("ids are header-safe"),
+    );
     Ok(res)
 }
-

@@ -31,7 +31,11 @@ pub async fn models(State(state): State<AppState>) -> Json<ModelsResponse> {
             .catalog
             .models()
             .iter()
-            .map(|m| ModelBody { id: m.id.clone(), name: m.name.clone(), default: &m.id == default })
+            .map(|m| ModelBody {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                default: &m.id == default,
+            })
             .collect(),
     })
 }

@@ -2,6 +2,6 @@
 
 pub mod auth;
 pub mod chats;
-pub mod meta;
 pub mod messages;
+pub mod meta;
 pub mod streams;

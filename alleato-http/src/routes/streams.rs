@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::body::{AfterQuery, AppendRequest, AppendResponse, CreateStreamRequest, StreamBody, StreamResponse, SuccessResponse};
+use crate::body::{
+    AfterQuery, AppendRequest, AppendResponse, CreateStreamRequest, StreamBody, StreamResponse, SuccessResponse,
+};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiQuery, Auth, OptionalJson, path_id};
 use crate::sse::{UiStreamHeaders, sse_response};
@@ -33,7 +35,12 @@ pub async fn create(
         Some(raw) => Some(path_id::<ChatId>(raw, &format!("chat {raw}"))?),
     };
     let meta = state.streams.create(ctx.user_id, chat).await?;
-    Ok((StatusCode::CREATED, Json(StreamResponse { stream: StreamBody::from(&meta) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(StreamResponse {
+            stream: StreamBody::from(&meta),
+        }),
+    ))
 }
 
 /// Follow a stream: every event after `Last-Event-ID` (or `?after=`), then live events until it
@@ -60,7 +67,11 @@ pub async fn follow(
         events,
         state.config.sse_keep_alive_secs,
         // A generation's stream is an AI SDK UI message stream; a client's own is not.
-        &UiStreamHeaders { stream_id: &sid, cache_hit: None, ui_message_stream: meta.chat_id.is_some() },
+        &UiStreamHeaders {
+            stream_id: &sid,
+            cache_hit: None,
+            ui_message_stream: meta.chat_id.is_some(),
+        },
     ))
 }
 
@@ -92,7 +103,11 @@ pub async fn append(
         (status = 404, description = "No such stream of the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A running generation writes it", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn close(State(state): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> Result<Json<SuccessResponse>, ApiError> {
+pub async fn close(
+    State(state): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<SuccessResponse>, ApiError> {
     state.streams.close(ctx.user_id, stream_id(&id)?).await?;
     Ok(Json(SuccessResponse::OK))
 }
