@@ -899,58 +899,102 @@ struct Job {
 
 impl Job {
     async fn append(&self, chunk: &UiChunk) -> bool {
-        // A failed append (the stream was deleted, or the hub is down) ends the generation;
-        // the outcome is recorded in the message's status.
-        self.hub.append(self.stream_id, &chunk.to_json()).await.is_ok()
+        self.append_all(std::slice::from_ref(chunk)).await
+    }
+
+    /// Appends chunks in order, all submitted at once so that the hub can make them durable
+    /// together (one commit instead of one per chunk). A failed append (the stream was deleted,
+    /// or the hub is down) ends the generation; the outcome is recorded in the message's status.
+    async fn append_all(&self, chunks: &[UiChunk]) -> bool {
+        let jsons: Vec<String> = chunks.iter().map(UiChunk::to_json).collect();
+        let mut appends: Vec<_> = jsons.iter().map(|j| Some(self.hub.append(self.stream_id, j))).collect();
+        let mut ok = true;
+        // Polled in order: each append takes its place in the log when first polled (the
+        // StreamHub contract), so the chunks keep their order.
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for slot in &mut appends {
+                if let Some(append) = slot {
+                    match append.as_mut().poll(cx) {
+                        Poll::Ready(result) => {
+                            ok &= result.is_ok();
+                            *slot = None;
+                        }
+                        Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending { Poll::Pending } else { Poll::Ready(()) }
+        })
+        .await;
+        ok
     }
 
     async fn run(self, mut source: ModelStream) {
+        /// Most chunks appended in one batch.
+        const BATCH: usize = 64;
         let mut text = String::new();
         let mut usage = None;
         let mut deltas = 0u64;
         let mut failure = None;
         let mut stopped = false;
-        let mut alive = self
-            .append(&UiChunk::Start {
+        let mut alive = true;
+        let mut batch = vec![
+            UiChunk::Start {
                 message_id: self.message.id.to_string(),
-            })
-            .await
-            && self.append(&UiChunk::StartStep).await
-            && self.append(&UiChunk::TextStart { id: TEXT_ID.to_owned() }).await;
-        while alive {
-            let stop = self.running.stop.wait();
-            let mut stop = std::pin::pin!(stop);
-            let step = std::future::poll_fn(|cx| {
-                if std::future::Future::poll(stop.as_mut(), cx).is_ready() {
-                    return Poll::Ready(Step::Stopped);
-                }
-                source.as_mut().poll_next(cx).map(Step::Event)
-            })
-            .await;
-            match step {
-                Step::Stopped => {
-                    stopped = true;
-                    break;
-                }
-                Step::Event(None) => break,
-                Step::Event(Some(Ok(ModelEvent::TextDelta(delta)))) => {
-                    if delta.is_empty() {
-                        continue;
+            },
+            UiChunk::StartStep,
+            UiChunk::TextStart { id: TEXT_ID.to_owned() },
+        ];
+        let stop = self.running.stop.wait();
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            // Wait for the next model event (or the stop) only when nothing is waiting to be
+            // appended; otherwise take what is already there and append it all at once.
+            let mut ended = false;
+            while !ended && batch.len() < BATCH {
+                let wait = batch.is_empty();
+                let step = std::future::poll_fn(|cx| {
+                    if std::future::Future::poll(stop.as_mut(), cx).is_ready() {
+                        return Poll::Ready(Some(Step::Stopped));
                     }
-                    alive = self
-                        .append(&UiChunk::TextDelta {
-                            id: TEXT_ID.to_owned(),
-                            delta: delta.clone(),
-                        })
-                        .await;
-                    text.push_str(&delta);
-                    deltas += 1;
+                    match source.as_mut().poll_next(cx) {
+                        Poll::Ready(event) => Poll::Ready(Some(Step::Event(event))),
+                        Poll::Pending if wait => Poll::Pending,
+                        Poll::Pending => Poll::Ready(None),
+                    }
+                })
+                .await;
+                match step {
+                    None => break,
+                    Some(Step::Stopped) => {
+                        stopped = true;
+                        ended = true;
+                    }
+                    Some(Step::Event(None)) => ended = true,
+                    Some(Step::Event(Some(Ok(ModelEvent::TextDelta(delta))))) => {
+                        if !delta.is_empty() {
+                            text.push_str(&delta);
+                            deltas += 1;
+                            batch.push(UiChunk::TextDelta {
+                                id: TEXT_ID.to_owned(),
+                                delta,
+                            });
+                        }
+                    }
+                    Some(Step::Event(Some(Ok(ModelEvent::Usage(u))))) => usage = Some(u),
+                    Some(Step::Event(Some(Err(e)))) => {
+                        failure = Some(e);
+                        ended = true;
+                    }
                 }
-                Step::Event(Some(Ok(ModelEvent::Usage(u)))) => usage = Some(u),
-                Step::Event(Some(Err(e))) => {
-                    failure = Some(e);
-                    break;
-                }
+            }
+            if !batch.is_empty() {
+                alive = self.append_all(&batch).await;
+                batch.clear();
+            }
+            if ended || !alive {
+                break;
             }
         }
         // A hub that refuses appends (the stream was deleted) ends the generation as stopped.
@@ -985,17 +1029,18 @@ impl Job {
             .await;
         } else if alive {
             let model = self.message.model.clone().unwrap_or_default();
-            let _ = self.append(&UiChunk::TextEnd { id: TEXT_ID.to_owned() }).await
-                && self.append(&UiChunk::FinishStep).await
-                && self
-                    .append(&UiChunk::MessageMetadata {
-                        message_metadata: Metadata {
-                            model,
-                            usage: usage.unwrap_or_default().into(),
-                        },
-                    })
-                    .await
-                && self.append(&UiChunk::Finish).await;
+            self.append_all(&[
+                UiChunk::TextEnd { id: TEXT_ID.to_owned() },
+                UiChunk::FinishStep,
+                UiChunk::MessageMetadata {
+                    message_metadata: Metadata {
+                        model,
+                        usage: usage.unwrap_or_default().into(),
+                    },
+                },
+                UiChunk::Finish,
+            ])
+            .await;
         }
 
         let mut message = self.message.clone();

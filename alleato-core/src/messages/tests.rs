@@ -26,13 +26,19 @@ impl Spawner for ThreadSpawner {
     }
 }
 
+/// A timer on a thread of its own: the generation's task is not blocked while it waits.
 struct ThreadSleeper;
 
 #[async_trait]
 impl Sleeper for ThreadSleeper {
     async fn sleep(&self, d: Duration) {
-        // Blocking is fine here: each generation has its own thread in these tests.
-        std::thread::sleep(d);
+        let done = crate::signal::Signal::new();
+        let wake = done.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            wake.set();
+        });
+        done.wait().await;
     }
 }
 

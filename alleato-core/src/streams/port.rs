@@ -101,6 +101,10 @@ pub trait StreamHub: Send + Sync + 'static {
 
     /// Appends one event and returns its sequence number; live followers receive it.
     ///
+    /// The event takes its place in the log when the returned future is first polled, so a
+    /// caller may submit several appends at once (polling them in order) and have them made
+    /// durable together, in that order.
+    ///
     /// # Errors
     /// `NotFound`; `Closed` when the stream is closed.
     async fn append(&self, id: StreamId, data: &str) -> Result<u64, StreamError>;
