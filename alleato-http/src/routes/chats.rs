@@ -10,12 +10,10 @@ use crate::body::{
     SuccessResponse,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, ApiQuery, Auth, OptionalJson, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, OptionalJson};
 use crate::state::AppState;
 
-fn chat_id(raw: &str) -> Result<ChatId, ApiError> {
-    path_id(raw, &format!("chat {raw}"))
-}
+use super::chat_id;
 
 async fn detail(state: &AppState, viewer: Option<UserId>, id: ChatId) -> Result<ChatDetailResponse, ApiError> {
     let (chat, page) = state.messages.chat_with_messages(viewer, id).await?;

@@ -21,9 +21,7 @@ use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
 use crate::sse::{UiStreamHeaders, sse_response};
 use crate::state::AppState;
 
-fn chat_id(raw: &str) -> Result<ChatId, ApiError> {
-    path_id(raw, &format!("chat {raw}"))
-}
+use super::chat_id;
 
 fn message_id(raw: &str) -> Result<MessageId, ApiError> {
     path_id(raw, &format!("message {raw}"))

@@ -1,6 +1,6 @@
 //! `/api/v1/streams`: client-owned event logs with live followers.
 
-use alleato_core::{ChatId, StreamId};
+use alleato_core::StreamId;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -32,7 +32,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<StreamResponse>), ApiError> {
     let chat = match body.chat_id.as_deref() {
         None => None,
-        Some(raw) => Some(path_id::<ChatId>(raw, &format!("chat {raw}"))?),
+        Some(raw) => Some(super::chat_id(raw)?),
     };
     let meta = state.streams.create(ctx.user_id, chat).await?;
     Ok((
