@@ -5,8 +5,8 @@ use alleato_core::auth::{DisplayName, Email, UserRecord, UserStore};
 use alleato_core::chats::{Chat, ChatListQuery, ChatStore};
 use alleato_core::id::{ChatId, MessageId, UserId};
 use alleato_core::llm::Usage;
-use alleato_core::messages::{DailyUsage, Message, MessageListQuery, MessageStore, UsageStore, Vote};
-use alleato_core::page::Cursor;
+use alleato_core::messages::{DailyUsage, Message, MessageListQuery, MessageStore, Role, UsageStore, Vote};
+use alleato_core::page::{Cursor, Limit};
 use alleato_core::store::StoreError;
 use async_trait::async_trait;
 use tempfile::TempDir;
@@ -255,6 +255,10 @@ impl MessageStore for TempSqlite {
 
     async fn list_messages(&self, query: &MessageListQuery) -> Result<Vec<Message>, StoreError> {
         self.store.list_messages(query).await
+    }
+
+    async fn context(&self, chat_id: ChatId, limit: Limit) -> Result<Vec<(Role, String)>, StoreError> {
+        self.store.context(chat_id, limit).await
     }
 
     async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {

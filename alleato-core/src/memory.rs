@@ -12,8 +12,8 @@ use crate::auth::{DisplayName, Email, UserKind, UserRecord, UserStore};
 use crate::chats::{Chat, ChatListQuery, ChatStore};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::llm::Usage;
-use crate::messages::{DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, UsageStore, Vote};
-use crate::page::Cursor;
+use crate::messages::{DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, UsageStore, Vote};
+use crate::page::{Cursor, Limit};
 use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -260,6 +260,18 @@ impl MessageStore for MemoryStore {
         messages.sort_by_key(|m| std::cmp::Reverse(key(m)));
         messages.truncate(query.limit.get() as usize + 1);
         Ok(messages)
+    }
+
+    async fn context(&self, chat_id: ChatId, limit: Limit) -> Result<Vec<(Role, String)>, StoreError> {
+        let t = lock(&self.inner);
+        let mut messages: Vec<&Message> = t
+            .messages
+            .values()
+            .filter(|m| m.chat_id == chat_id && m.status != MessageStatus::Streaming && !m.text().is_empty())
+            .collect();
+        messages.sort_by_key(|m| std::cmp::Reverse((m.created_at, *m.id.as_uuid())));
+        messages.truncate(limit.get() as usize);
+        Ok(messages.into_iter().rev().map(|m| (m.role, m.text())).collect())
     }
 
     async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {

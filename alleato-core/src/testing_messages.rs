@@ -147,6 +147,40 @@ pub async fn message_pages(s: &dyn FullStore) {
     assert_eq!(seen, all);
 }
 
+/// A context is the latest messages with text that are not streaming, oldest first.
+pub async fn context_reads_the_latest_finished_texts(s: &dyn FullStore) {
+    let (_, chat) = setup(s).await;
+    s.insert_message(&message(100, chat, Role::User, "one", 10))
+        .await
+        .unwrap();
+    s.insert_message(&message(101, chat, Role::Assistant, "two", 11))
+        .await
+        .unwrap();
+    s.insert_message(&message(102, chat, Role::User, "three", 12))
+        .await
+        .unwrap();
+    let mut empty = message(103, chat, Role::Assistant, "", 13);
+    empty.parts.clear();
+    s.insert_message(&empty).await.unwrap();
+    let mut streaming = message(104, chat, Role::Assistant, "half", 14);
+    streaming.status = MessageStatus::Streaming;
+    s.insert_message(&streaming).await.unwrap();
+    let all = s.context(chat, Limit::new(10).unwrap()).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            (Role::User, "one".to_owned()),
+            (Role::Assistant, "two".to_owned()),
+            (Role::User, "three".to_owned())
+        ]
+    );
+    let last_two = s.context(chat, Limit::new(2).unwrap()).await.unwrap();
+    assert_eq!(
+        last_two,
+        vec![(Role::Assistant, "two".to_owned()), (Role::User, "three".to_owned())]
+    );
+}
+
 /// Deleting one message, and every message after a point.
 pub async fn message_deletes(s: &dyn FullStore) {
     let (_, chat) = setup(s).await;
@@ -309,7 +343,7 @@ pub async fn usage_counts_per_day(s: &dyn FullStore) {
 macro_rules! message_store_contract_tests {
     ($make:expr) => {
         $crate::message_store_contract_tests!(@each $make;
-            message_round_trips, message_update, message_pages, message_deletes,
+            message_round_trips, message_update, message_pages, context_reads_the_latest_finished_texts, message_deletes,
             chat_delete_cascades_to_messages, streaming_messages_are_found, votes_upsert,
             chat_search_includes_message_text, usage_counts_per_day);
     };

@@ -219,6 +219,10 @@ pub(crate) const MESSAGE_BY_ID: &str = concat!("SELECT ", message_columns!(), " 
 // cursor is a range of the `messages_by_chat` index.
 
 /// `?1` chat, `?2` limit.
+/// `?1` chat, `?2` limit: a model's context, newest first (the caller reverses it).
+pub(crate) const CONTEXT_MESSAGES: &str = "SELECT role, text FROM messages \
+WHERE chat_id = ?1 AND status <> 'streaming' AND text <> '' ORDER BY created_at DESC, id DESC LIMIT ?2";
+
 pub(crate) const LIST_MESSAGES: &str = concat!(
     "SELECT ",
     message_columns!(),

@@ -8,7 +8,7 @@ use alleato_core::messages::{
     DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, UsageStore, Vote, VoteKind,
     parts_from_json, parts_to_json,
 };
-use alleato_core::page::Cursor;
+use alleato_core::page::{Cursor, Limit};
 use alleato_core::store::StoreError;
 use alleato_core::time::Timestamp;
 use async_trait::async_trait;
@@ -453,6 +453,22 @@ impl MessageStore for SqliteStore {
             ),
         })
         .await
+    }
+
+    async fn context(&self, chat_id: ChatId, limit: Limit) -> Result<Vec<(Role, String)>, StoreError> {
+        let chat = UuidText::new(chat_id.as_uuid());
+        let limit = i64::from(limit.get());
+        let mut newest_first = self
+            .read(move |conn| {
+                query_all(conn, sql::CONTEXT_MESSAGES, params![chat, limit], |row| {
+                    let role = text(row, 0, "messages.role")?;
+                    let role = Role::parse(role).ok_or_else(|| corrupt("messages.role", role))?;
+                    Ok((role, text(row, 1, "messages.text")?.to_owned()))
+                })
+            })
+            .await?;
+        newest_first.reverse();
+        Ok(newest_first)
     }
 
     async fn delete_message(&self, id: MessageId) -> Result<(), StoreError> {

@@ -3,10 +3,11 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use super::model::{DailyUsage, Message, MessageListQuery, Vote};
+use super::model::{DailyUsage, Message, MessageListQuery, Role, Vote};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::llm::Usage;
 use crate::page::Cursor;
+use crate::page::Limit;
 use crate::store::StoreError;
 
 /// Durable storage of messages and votes.
@@ -37,6 +38,13 @@ pub trait MessageStore: Send + Sync + 'static {
     /// # Errors
     /// Backend failures only.
     async fn list_messages(&self, query: &MessageListQuery) -> Result<Vec<Message>, StoreError>;
+
+    /// The role and text of the chat's latest `limit` messages that have text and are not
+    /// being generated, oldest first: a model's context. Reads only what the model needs.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn context(&self, chat_id: ChatId, limit: Limit) -> Result<Vec<(Role, String)>, StoreError>;
 
     /// Deletes one message (and its votes).
     ///

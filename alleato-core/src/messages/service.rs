@@ -774,20 +774,17 @@ impl MessageService {
     }
 
     async fn context(&self, chat_id: ChatId) -> Result<Vec<ModelMessage>, MessageError> {
-        let n = i64::from(self.config.context_messages.clamp(1, Limit::MAX));
-        let mut messages = self.latest(chat_id, n).await?;
-        messages.reverse();
+        let n = Limit::new(i64::from(self.config.context_messages.clamp(1, Limit::MAX))).expect("clamped to 1..=100");
+        let messages = self.ports.messages.context(chat_id, n).await?;
         Ok(messages
-            .iter()
-            .filter(|m| m.status != MessageStatus::Streaming)
-            .filter_map(|m| {
-                let text = m.text();
-                let role = match m.role {
+            .into_iter()
+            .map(|(role, text)| {
+                let role = match role {
                     Role::User => ModelRole::User,
                     Role::Assistant => ModelRole::Assistant,
                     Role::System => ModelRole::System,
                 };
-                (!text.is_empty()).then_some(ModelMessage { role, text })
+                ModelMessage { role, text }
             })
             .collect())
     }
