@@ -366,6 +366,43 @@ async fn send_to_another_users_public_chat_is_forbidden() {
 }
 
 #[tokio::test]
+async fn changing_a_message_of_another_users_public_chat_is_forbidden() {
+    let api = Api::shared();
+    let alice = api.register().await;
+    let bob = api.register().await;
+    let chat = api.create_chat(&alice, json!({"visibility": "public"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = api.send_text(&alice, &chat, &unique("Public question")).await;
+    let messages = api.messages(&alice, &chat).await;
+    let question = messages[0]["id"].as_str().unwrap().to_owned();
+    let reply = answer.message_id.unwrap();
+    // The messages are readable by anyone, so refusing to change them is 403, as for the chat.
+    let vote = api
+        .post(&format!("/api/v1/messages/{reply}/vote"))
+        .bearer_auth(&bob.access)
+        .json(&json!({"type": "down"}))
+        .fetch()
+        .await;
+    assert_problem(&vote, 403, "forbidden");
+    let edit = api
+        .patch(&format!("/api/v1/messages/{question}"))
+        .bearer_auth(&bob.access)
+        .json(&json!({"content": "rewritten"}))
+        .fetch()
+        .await;
+    assert_problem(&edit, 403, "forbidden");
+    let delete = api
+        .delete(&format!("/api/v1/messages/{reply}"))
+        .bearer_auth(&bob.access)
+        .fetch()
+        .await;
+    assert_problem(&delete, 403, "forbidden");
+    assert_eq!(api.messages(&alice, &chat).await.len(), 2, "nothing changed");
+}
+
+#[tokio::test]
 async fn send_to_a_chat_id_that_is_not_a_uuid_is_not_found() {
     let api = Api::shared();
     let user = api.register().await;
@@ -980,7 +1017,8 @@ async fn editing_another_users_message_is_not_found() {
     let api = Api::shared();
     let alice = api.register().await;
     let bob = api.register().await;
-    let chat = api.create_chat(&alice, json!({"visibility": "public"})).await;
+    // A private chat: its messages are unseen by others (a public chat's are 403, tested above).
+    let chat = api.create_chat(&alice, json!({"visibility": "private"})).await;
     let chat = chat["id"].as_str().unwrap();
     let text = unique("Mine");
     api.send_text(&alice, chat, &text).await;

@@ -613,7 +613,8 @@ impl MessageService {
     /// Returns the edited message and how many messages were removed.
     ///
     /// # Errors
-    /// `MessageNotFound` (also for others' messages), `Validation` for bad parts or a
+    /// `MessageNotFound` (also for messages of others' private chats), `Chat(Forbidden)` for
+    /// messages of others' public chats, `Validation` for bad parts or a
     /// non-user message, `Busy` while a generation runs in the chat.
     pub async fn edit(&self, owner: UserId, id: MessageId, parts: Vec<Part>) -> Result<(Message, u64), MessageError> {
         let mut message = self.owned_message(owner, id).await?;
@@ -637,7 +638,8 @@ impl MessageService {
     /// Deletes a message of the caller's chat.
     ///
     /// # Errors
-    /// `MessageNotFound` (also for others' messages).
+    /// `MessageNotFound` (also for messages of others' private chats), `Chat(Forbidden)` for
+    /// messages of others' public chats.
     pub async fn delete(&self, owner: UserId, id: MessageId) -> Result<(), MessageError> {
         self.owned_message(owner, id).await?;
         match self.ports.messages.delete_message(id).await {
@@ -728,9 +730,11 @@ impl MessageService {
             .message(id)
             .await?
             .ok_or(MessageError::MessageNotFound(id))?;
+        // A message of another user's public chat is readable by anyone, so refusing to change
+        // it says nothing new: 403, as for the chat itself. A private one stays unseen: 404.
         match self.ports.chats.owned(owner, message.chat_id).await {
             Ok(_) => Ok(message),
-            Err(ChatError::NotFound(_) | ChatError::Forbidden(_)) => Err(MessageError::MessageNotFound(id)),
+            Err(ChatError::NotFound(_)) => Err(MessageError::MessageNotFound(id)),
             Err(e) => Err(e.into()),
         }
     }
