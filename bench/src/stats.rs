@@ -229,6 +229,17 @@ impl Summary {
         self.errors.values().sum()
     }
 
+    /// Adds the server's memory to the figures (when its pid is known), prints the summary, and
+    /// tells whether the run had no errors.
+    pub fn report(mut self, server_pid: Option<u32>) -> bool {
+        if let Some((rss, hwm)) = server_pid.and_then(crate::memory_kib) {
+            self.extra.insert("server_rss_kib".into(), serde_json::json!(rss));
+            self.extra.insert("server_hwm_kib".into(), serde_json::json!(hwm));
+        }
+        self.print();
+        self.error_count() == 0
+    }
+
     /// Prints the JSON line, then the human line.
     pub fn print(&self) {
         let mut obj = Map::new();

@@ -66,10 +66,6 @@ pub async fn run(o: Options) -> Result<bool, Error> {
     let cpu = cpu.await?.usage(&crate::stats::CpuSample::take(o.common.server_pid));
     let mut extra = cpu;
     extra.insert("users".into(), json!(users.len()));
-    if let Some((rss, hwm)) = o.common.server_pid.and_then(crate::memory_kib) {
-        extra.insert("server_rss_kib".into(), json!(rss));
-        extra.insert("server_hwm_kib".into(), json!(hwm));
-    }
     let summary = Summary {
         scenario: "create",
         connections,
@@ -81,6 +77,5 @@ pub async fn run(o: Options) -> Result<bool, Error> {
         extra,
         note: String::new(),
     };
-    summary.print();
-    Ok(summary.error_count() == 0)
+    Ok(summary.report(o.common.server_pid))
 }

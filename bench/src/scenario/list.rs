@@ -92,10 +92,6 @@ pub async fn run(o: Options) -> Result<bool, Error> {
     let mut extra = cpu;
     extra.insert("users".into(), json!(users.len()));
     extra.insert("chats_per_page".into(), json!(want));
-    if let Some((rss, hwm)) = o.common.server_pid.and_then(crate::memory_kib) {
-        extra.insert("server_rss_kib".into(), json!(rss));
-        extra.insert("server_hwm_kib".into(), json!(hwm));
-    }
     let summary = Summary {
         scenario: "list",
         connections,
@@ -107,6 +103,5 @@ pub async fn run(o: Options) -> Result<bool, Error> {
         extra,
         note: String::new(),
     };
-    summary.print();
-    Ok(summary.error_count() == 0)
+    Ok(summary.report(o.common.server_pid))
 }

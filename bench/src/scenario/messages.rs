@@ -184,10 +184,6 @@ pub async fn run(o: Options) -> Result<bool, Error> {
     for (name, h) in &rec.extra {
         extra.insert(format!("{name}_ms"), percentiles(h));
     }
-    if let Some((rss, hwm)) = o.common.server_pid.and_then(crate::memory_kib) {
-        extra.insert("server_rss_kib".into(), json!(rss));
-        extra.insert("server_hwm_kib".into(), json!(hwm));
-    }
     let summary = Summary {
         scenario: "messages",
         connections: n,
@@ -199,8 +195,7 @@ pub async fn run(o: Options) -> Result<bool, Error> {
         extra,
         note,
     };
-    summary.print();
-    Ok(summary.error_count() == 0)
+    Ok(summary.report(o.common.server_pid))
 }
 
 #[cfg(test)]
