@@ -16,8 +16,8 @@ use super::{ADAPTER, SqliteStore, sql};
 const PURGE_CHUNK: i64 = 512;
 
 /// A key-value cache in the `kv_cache` table of the [`SqliteStore`]'s database
-/// (`migrations/0004_cache.sql`), sharing its connections: reads on the reader threads, writes
-/// on the writer thread.
+/// (`migrations/0004_cache.sql`), sharing its connections: reads on a reader, writes in the
+/// writer's batches.
 ///
 /// Entries expire by the [`Clock`] given at construction: an entry whose time has passed reads
 /// as absent, and [`purge_expired`](Self::purge_expired), called now and then, deletes it.

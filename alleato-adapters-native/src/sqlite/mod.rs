@@ -2,8 +2,9 @@
 //! file, through rusqlite.
 //!
 //! One writer connection and a few reader connections share the file in WAL mode, so reads
-//! run concurrently with each other and with the single writer. Each connection lives on a
-//! thread of its own, so no SQLite call ever runs on a tokio worker. The schema is
+//! run concurrently with each other and with the single writer. Connections are used in place,
+//! on the calling task's thread, and the writer commits the writes of all waiting callers
+//! together (`pool.rs` says why, with the measurements). The schema is
 //! `migrations/*.sql`, embedded and applied at [`SqliteStore::open`], and recorded in the same
 //! `d1_migrations` ledger wrangler keeps on D1.
 
@@ -24,7 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use cache::SqliteCache;
 pub use migrate::{MIGRATIONS, Migration};
-use pool::Pool;
+use pool::{Readers, Writer};
 pub use streams::SqliteStreamHub;
 
 /// The adapter name in [`StoreError::Backend`].
@@ -92,8 +93,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Pool,
-    readers: Pool,
+    writer: Writer,
+    readers: Readers,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -144,9 +145,8 @@ impl SqliteStore {
         let readers = (0..options.readers)
             .map(|_| open_connection(&path, options, true))
             .collect::<Result<Vec<_>, _>>()?;
-        let threads = |source| backend(OpenError::Thread(source));
-        let writer = Pool::new("sqlite-writer", vec![writer]).map_err(threads)?;
-        let readers = Pool::new("sqlite-reader", readers).map_err(threads)?;
+        let writer = Writer::new(writer);
+        let readers = Readers::new(readers);
         Ok(Self {
             inner: Arc::new(Inner { path, writer, readers }),
         })
@@ -157,22 +157,22 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `f` on a reader connection, on that connection's thread.
+    /// Runs `f` on a reader connection, in place.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
-        self.inner.readers.run(move |conn| f(conn)).await
+        self.inner.readers.run(f).await
     }
 
-    /// Runs `f` on the writer connection, on its thread.
+    /// Runs `f` in the writer's next batch, inside its transaction (`f` must not begin or end
+    /// one), and returns once the batch has committed. An `Err` rolls back `f`'s changes alone.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.inner.writer.run(move |conn| f(conn)).await
+        self.inner.writer.run(f).await
     }
 }
 
@@ -223,8 +223,6 @@ enum OpenError {
     NotWal(String),
     #[error("the open task failed: {0}")]
     Task(String),
-    #[error("cannot start a connection thread: {0}")]
-    Thread(#[source] std::io::Error),
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {

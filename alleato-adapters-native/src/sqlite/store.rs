@@ -400,11 +400,9 @@ impl MessageStore for SqliteStore {
                 m.stream_id.as_ref().map(|s| UuidText::new(s.as_uuid())),
                 m.created_at.as_millis(),
             ];
-            // Both statements on the one writer connection, in one transaction (a batch on D1).
-            let tx = conn.unchecked_transaction().map_err(map_error)?;
-            change_one(&tx, sql::INSERT_MESSAGE, params)?;
-            change_one(&tx, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])?;
-            tx.commit().map_err(map_error)
+            // Both statements in the job's one savepoint (a batch on D1).
+            change_one(conn, sql::INSERT_MESSAGE, params)?;
+            change_one(conn, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])
         })
         .await
     }

@@ -3,14 +3,13 @@
 //!
 //! # Group commit
 //!
-//! Every change (create, append, close, delete) is a job in one queue. One committer at a
-//! time takes every job waiting, runs them all in a single transaction on the store's writer
-//! connection, commits, and only then applies them to the in-memory logs (which wakes the
-//! followers) and answers their callers. So an `append` returns once its event is durable, and
-//! under load one commit carries the appends of every concurrent generation instead of one
-//! transaction each. The committer is a tokio task started when the queue fills and ending
-//! when it is empty; each batch is one job of the writer thread, so the store's own writes take
-//! turns with the batches.
+//! Every change (create, append, close, delete) is a job in one queue. One job of the store's
+//! writer at a time takes every change waiting and writes them all inside the writer's batch
+//! transaction (with the store's own writes of the moment); once that batch commits it applies
+//! them to the in-memory logs (which wakes the followers) and answers their callers, and
+//! queues the next such job if changes arrived meanwhile. So an `append` returns once its event
+//! is durable, and under load one commit carries the appends of every concurrent generation
+//! instead of one transaction each.
 //!
 //! The committer is the only writer of streams, and it assigns sequence numbers itself, from
 //! what the batch has written so far: a failed batch leaves neither gaps nor events that
@@ -27,7 +26,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -40,10 +38,11 @@ use alleato_core::streams::{
 };
 use alleato_core::time::Timestamp;
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, Row, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, Row, params};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::pool::{Outcome, Written};
 use super::store::{UuidText, corrupt, integer, map_error, optional_text, query_one, text, uuid};
 use super::{ADAPTER, SqliteStore, sql};
 
@@ -171,6 +170,19 @@ enum Effect {
     Attach,
     /// The stream's row is gone, deleted with its user or chat: drop it and answer `NotFound`.
     Vanished,
+}
+
+/// A batch of changes as the writer ran it.
+struct Batch {
+    jobs: Vec<Job>,
+    effects: Result<Vec<Result<Effect, StreamError>>, StoreError>,
+    now: Timestamp,
+}
+
+impl Written for Batch {
+    fn succeeded(&self) -> bool {
+        self.effects.is_ok()
+    }
 }
 
 /// A stream as the batch sees it, its own uncommitted changes included.
@@ -301,64 +313,68 @@ impl Shared {
             !std::mem::replace(&mut q.committing, true)
         };
         if start {
-            tokio::spawn(Self::commit_loop(Arc::clone(this)));
+            Self::schedule(this);
         }
     }
 
-    /// Commits batches until the queue is empty.
-    async fn commit_loop(this: Arc<Self>) {
-        let mut running = Committer {
-            shared: Arc::clone(&this),
-            done: false,
-        };
-        loop {
-            let jobs = {
-                let mut q = this.lock_queue();
-                if q.jobs.is_empty() {
-                    q.committing = false;
-                    running.done = true;
-                    return;
+    /// Gives the writer a job that takes every stream change queued when it runs, writes them
+    /// in the writer's batch, and once that batch has committed applies them to memory and
+    /// answers them; then schedules itself again if more changes queued meanwhile. So one
+    /// batch of changes at a time, in order.
+    fn schedule(this: &Arc<Self>) {
+        let (writing, answering) = (Arc::clone(this), Arc::clone(this));
+        this.store.inner.writer.submit(
+            move |conn| {
+                let jobs = std::mem::take(&mut writing.lock_queue().jobs);
+                let now = writing.clock.now();
+                let effects = writing.execute(conn, &jobs, now);
+                Batch { jobs, effects, now }
+            },
+            move |conn, outcome| {
+                answering.finish(conn, outcome);
+                let more = {
+                    let mut q = answering.lock_queue();
+                    q.committing = !q.jobs.is_empty();
+                    q.committing
+                };
+                if more {
+                    Self::schedule(&answering);
                 }
-                std::mem::take(&mut q.jobs)
-            };
-            let shared = Arc::clone(&this);
-            let ran = this
-                .store
-                .inner
-                .writer
-                .run(move |conn| {
-                    // A panic drops the jobs, whose callers then get `Unavailable`; the
-                    // committer goes on with the next batch.
-                    let batch = AssertUnwindSafe(move || shared.commit(conn, jobs));
-                    if catch_unwind(batch).is_err() {
-                        tracing::error!("a stream batch panicked; its jobs failed");
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = ran {
-                // The writer thread is gone: the jobs were dropped with their answers.
-                tracing::error!(error = %e, "the stream hub cannot reach the SQLite writer");
-            }
-        }
+            },
+        );
     }
 
-    /// Runs one batch: every job in one transaction, then their effects on memory, then their
-    /// answers.
-    fn commit(&self, conn: &mut Connection, jobs: Vec<Job>) {
-        let now = self.clock.now();
-        let effects = match self.execute(conn, &jobs, now) {
-            Ok(effects) => effects,
-            Err(e) => {
+    /// Applies a batch that the writer committed, or fails its jobs.
+    fn finish(&self, conn: &Connection, outcome: Outcome<Batch>) {
+        match outcome {
+            Outcome::Done(Batch {
+                jobs,
+                effects: Ok(effects),
+                now,
+            }) => {
+                for (job, effect) in jobs.into_iter().zip(effects) {
+                    self.apply(conn, job, effect, now);
+                }
+            }
+            Outcome::Done(Batch {
+                jobs, effects: Err(e), ..
+            })
+            | Outcome::Failed(Some(Batch { jobs, .. }), e) => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "a stream batch failed to commit");
                 for job in jobs {
                     job.fail(batch_error(&e));
                 }
-                return;
             }
-        };
-        for (job, effect) in jobs.into_iter().zip(effects) {
-            self.apply(conn, job, effect, now);
+            Outcome::Failed(None, e) => {
+                // The batch never ran: its jobs are still queued.
+                let jobs = std::mem::take(&mut self.lock_queue().jobs);
+                tracing::warn!(error = %e, jobs = jobs.len(), "a stream batch failed to begin");
+                for job in jobs {
+                    job.fail(batch_error(&e));
+                }
+            }
+            // The jobs went with the panic; their callers get `Unavailable`.
+            Outcome::Panicked(_) => tracing::error!("a stream batch panicked; its jobs failed"),
         }
     }
 
@@ -367,20 +383,17 @@ impl Shared {
     /// nothing was written.
     fn execute(
         &self,
-        conn: &mut Connection,
+        tx: &Connection,
         jobs: &[Job],
         now: Timestamp,
     ) -> Result<Vec<Result<Effect, StreamError>>, StoreError> {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_error)?;
         let mut views: HashMap<StreamId, Option<View>> = HashMap::new();
         let mut effects = Vec::with_capacity(jobs.len());
         for job in jobs {
             let id = job.id();
             let view = match views.entry(id) {
                 Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(self.view(&tx, id)?),
+                Entry::Vacant(e) => e.insert(self.view(tx, id)?),
             };
             let key = UuidText::new(id.as_uuid());
             let effect = match (job, *view) {
@@ -393,7 +406,7 @@ impl Shared {
                         chat,
                         meta.created_at.as_millis()
                     ];
-                    match change(&tx, sql::INSERT_STREAM, row)? {
+                    match change(tx, sql::INSERT_STREAM, row)? {
                         // The id is free (the view says so): the owner or the chat is missing.
                         None => Err(StreamError::NotFound),
                         Some(_) => {
@@ -412,7 +425,7 @@ impl Shared {
                 (Job::Append { .. } | Job::Attach { .. }, Some(View { open: false, .. })) => Err(StreamError::Closed),
                 (Job::Append { data, .. }, Some(View { open: true, next_seq })) => {
                     let seq = i64::try_from(next_seq).map_err(|e| corrupt("stream_events.seq", e))?;
-                    match change(&tx, sql::INSERT_STREAM_EVENT, params![key, seq, data])? {
+                    match change(tx, sql::INSERT_STREAM_EVENT, params![key, seq, data])? {
                         None => {
                             *view = None;
                             Ok(Effect::Vanished)
@@ -428,7 +441,7 @@ impl Shared {
                 }
                 (Job::Attach { .. }, Some(_)) => Ok(Effect::Attach),
                 (Job::Close { .. }, Some(View { open: false, .. })) => Ok(Effect::Nothing),
-                (Job::Close { .. }, Some(v)) => match change(&tx, sql::CLOSE_STREAM, params![key, now.as_millis()])? {
+                (Job::Close { .. }, Some(v)) => match change(tx, sql::CLOSE_STREAM, params![key, now.as_millis()])? {
                     Some(1..) => {
                         *view = Some(View { open: false, ..v });
                         Ok(Effect::Closed)
@@ -439,14 +452,13 @@ impl Shared {
                     }
                 },
                 (Job::Delete { .. }, Some(_)) => {
-                    let deleted = matches!(change(&tx, sql::DELETE_STREAM, [key])?, Some(1..));
+                    let deleted = matches!(change(tx, sql::DELETE_STREAM, [key])?, Some(1..));
                     *view = None;
                     Ok(if deleted { Effect::Deleted } else { Effect::Vanished })
                 }
             };
             effects.push(effect);
         }
-        tx.commit().map_err(map_error)?;
         Ok(effects)
     }
 
@@ -593,21 +605,6 @@ impl Shared {
         self.lock_live().retain(|_, l| {
             Arc::strong_count(l) > 1 || Arc::strong_count(&l.log) > 1 || l.used_at.load(Ordering::Relaxed) > cutoff
         });
-    }
-}
-
-/// Keeps the queue working if a committer dies (its runtime shutting down): the next job
-/// starts another.
-struct Committer {
-    shared: Arc<Shared>,
-    done: bool,
-}
-
-impl Drop for Committer {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.lock_queue().committing = false;
-        }
     }
 }
 
