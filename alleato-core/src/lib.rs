@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod chats;
 pub mod id;
+mod join;
 pub mod llm;
 pub mod memory;
 pub mod messages;

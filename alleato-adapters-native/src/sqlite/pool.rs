@@ -11,10 +11,9 @@
 //!
 //! # Group commit
 //!
-//! Every write is a job in one queue. Whoever finds no commit in progress takes every job
-//! waiting and runs them all in one transaction, each job inside a savepoint of its own (a job
-//! that fails is rolled back alone), then commits once and answers them all. Jobs that arrive
-//! meanwhile wait for the next batch, which a spawned task commits. One commit writes each
+//! Every write is a job in one queue. A committer task takes every job waiting and runs them
+//! all in one transaction, each job inside a savepoint of its own (a job that fails is rolled
+//! back alone), then commits once and answers them all; it goes on while jobs keep coming. One commit writes each
 //! changed page once, however many jobs changed it: new messages and stream events of all
 //! users land on the same right-most B-tree pages, so under load a batch writes a fraction of
 //! the pages one transaction per job would.
@@ -157,7 +156,6 @@ impl Writer {
     /// batch is over. `then` runs on the writer connection outside any transaction, before the
     /// next batch begins, so the `then`s of successive jobs run in the jobs' order.
     ///
-    /// When no batch is being committed, the caller commits this one itself, right here.
     pub(crate) fn submit<W, F, A>(&self, work: F, then: A)
     where
         W: Written,
@@ -186,16 +184,22 @@ impl Writer {
                 },
             },
         });
-        let lead = {
+        let start = {
             let mut q = lock(&self.shared.queue);
             q.jobs.push(job);
             !std::mem::replace(&mut q.committing, true)
         };
-        if lead && self.shared.commit_once() {
-            // Jobs queued during this batch: a task commits them, so that this caller goes on
-            // at once.
+        if start {
+            // A task of its own commits, once this one has yielded: whatever this task (and
+            // the others running meanwhile) queues before that joins the same batch.
             let shared = Arc::clone(&self.shared);
-            tokio::spawn(async move { while shared.commit_once() {} });
+            tokio::spawn(async move {
+                while shared.commit_once() {
+                    // Lets the tasks this batch answered run (on this thread, where they were
+                    // woken) before the next batch, which then gathers what they write next.
+                    tokio::task::yield_now().await;
+                }
+            });
         }
     }
 }

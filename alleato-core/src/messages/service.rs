@@ -15,6 +15,7 @@ use super::ui_stream::{Metadata, TEXT_ID, UiChunk};
 use crate::auth::{UserKind, UserStore};
 use crate::chats::{Chat, ChatError, ChatService, ChatStore, ChatTitle};
 use crate::id::{ChatId, MessageId, StreamId, UserId};
+use crate::join::{Boxed, join_all, join2};
 use crate::llm::{CompletionRequest, LanguageModel, LlmError, ModelEvent, ModelMessage, ModelRole, ModelStream, Usage};
 use crate::models::ModelCatalog;
 use crate::page::{Limit, Page, PageRequest};
@@ -305,7 +306,11 @@ impl MessageService {
         if let Some(last) = last {
             now = now.max(last.created_at.plus_millis(1));
         }
-        match input.trigger {
+        // The context is what storage holds, read before this send writes anything; a new
+        // message joins it in memory, as it is stored. So the model can start while the
+        // writes below are made.
+        let mut user_message = None;
+        let context = match input.trigger {
             Trigger::Submit => {
                 let message = Message {
                     id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
@@ -318,25 +323,29 @@ impl MessageService {
                     stream_id: None,
                     created_at: now,
                 };
-                self.ports
-                    .messages
-                    .insert_message(&message)
-                    .await
-                    .map_err(|e| chat_gone(e, chat_id))?;
-                if last.is_none() && chat.title == ChatTitle::default_title() {
-                    self.retitle(chat.clone(), &message.text(), now).await?;
+                let mut context = self.context(chat_id).await?;
+                let text = message.text();
+                if !text.is_empty() {
+                    if context.len() >= self.context_limit().get() as usize {
+                        context.remove(0);
+                    }
+                    context.push(ModelMessage {
+                        role: ModelRole::User,
+                        text,
+                    });
                 }
+                user_message = Some(message);
                 now = now.plus_millis(1);
+                context
             }
             Trigger::Regenerate => {
                 let last = last.expect("checked above");
                 if last.role == Role::Assistant {
                     self.ports.messages.delete_message(last.id).await?;
                 }
+                self.context(chat_id).await?
             }
-        }
-
-        let context = self.context(chat_id).await?;
+        };
         let request = CompletionRequest {
             model: model.clone(),
             messages: context,
@@ -348,22 +357,8 @@ impl MessageService {
             None => None,
         };
         let cache_hit = cached.is_some();
-        let source = match cached {
-            Some(answer) => replay(answer),
-            None => self.ports.model.stream(request).await?,
-        };
 
         let stream_id = StreamId::generate(&*self.ports.clock, &*self.ports.rng);
-        self.ports
-            .hub
-            .create(&StreamMeta {
-                id: stream_id,
-                owner,
-                chat_id: Some(chat_id),
-                status: StreamStatus::Open,
-                created_at: now,
-            })
-            .await?;
         let message = Message {
             id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
             chat_id,
@@ -375,11 +370,28 @@ impl MessageService {
             stream_id: Some(stream_id),
             created_at: now,
         };
-        self.ports
-            .messages
-            .insert_message(&message)
-            .await
-            .map_err(|e| chat_gone(e, chat_id))?;
+        // The writes go together (one batch where the store batches), and the model starts
+        // meanwhile.
+        let first = last.is_none();
+        let writes = self.store_turn(owner, &chat, user_message.as_ref().map(|m| (m, first)), &message);
+        let source = async {
+            match cached {
+                Some(answer) => Ok(replay(answer)),
+                None => self.ports.model.stream(request).await,
+            }
+        };
+        let (written, source) = join2(writes, source).await;
+        let source = match (written, source) {
+            (Ok(()), Ok(source)) => source,
+            (written, source) => {
+                // Nothing is streamed: an answer that cannot start is not left `streaming`.
+                if written.is_ok() {
+                    self.abandon(&message).await;
+                }
+                written?;
+                source?
+            }
+        };
         let events = self.ports.hub.follow(stream_id, None).await?;
 
         let running = Running::default();
@@ -777,9 +789,64 @@ impl MessageService {
         Ok(messages)
     }
 
+    /// Stores a send's writes together: the user's message (and, when it is the chat's first,
+    /// the chat's title from it), the answer's stream, and the answer, still `streaming`.
+    async fn store_turn(
+        &self,
+        owner: UserId,
+        chat: &Chat,
+        user_message: Option<(&Message, bool)>,
+        answer: &Message,
+    ) -> Result<(), MessageError> {
+        let chat_id = chat.id;
+        let mut writes: Vec<Boxed<'_, Result<(), MessageError>>> = Vec::new();
+        if let Some((m, first)) = user_message {
+            writes.push(Box::pin(async move {
+                self.ports
+                    .messages
+                    .insert_message(m)
+                    .await
+                    .map_err(|e| chat_gone(e, chat_id))
+            }));
+            if first && chat.title == ChatTitle::default_title() {
+                let chat = chat.clone();
+                // Timed as the answer, the last of these writes, whatever order they land in.
+                let at = answer.created_at;
+                writes.push(Box::pin(async move { self.retitle(chat, &m.text(), at).await }));
+            }
+        }
+        let meta = StreamMeta {
+            id: answer.stream_id.expect("answers have a stream"),
+            owner,
+            chat_id: Some(chat_id),
+            status: StreamStatus::Open,
+            created_at: answer.created_at,
+        };
+        writes.push(Box::pin(async move { Ok(self.ports.hub.create(&meta).await?) }));
+        writes.push(Box::pin(async move {
+            self.ports
+                .messages
+                .insert_message(answer)
+                .await
+                .map_err(|e| chat_gone(e, chat_id))
+        }));
+        join_all(writes).await.into_iter().collect()
+    }
+
+    /// Undoes an answer that was stored but could not start: removes it and closes its stream.
+    async fn abandon(&self, answer: &Message) {
+        let _ = self.ports.messages.delete_message(answer.id).await;
+        if let Some(stream) = answer.stream_id {
+            let _ = self.ports.hub.delete(stream).await;
+        }
+    }
+
+    fn context_limit(&self) -> Limit {
+        Limit::new(i64::from(self.config.context_messages.clamp(1, Limit::MAX))).expect("clamped to 1..=100")
+    }
+
     async fn context(&self, chat_id: ChatId) -> Result<Vec<ModelMessage>, MessageError> {
-        let n = Limit::new(i64::from(self.config.context_messages.clamp(1, Limit::MAX))).expect("clamped to 1..=100");
-        let messages = self.ports.messages.context(chat_id, n).await?;
+        let messages = self.ports.messages.context(chat_id, self.context_limit()).await?;
         Ok(messages
             .into_iter()
             .map(|(role, text)| {
@@ -899,36 +966,18 @@ struct Job {
 }
 
 impl Job {
-    async fn append(&self, chunk: &UiChunk) -> bool {
-        self.append_all(std::slice::from_ref(chunk)).await
-    }
-
     /// Appends chunks in order, all submitted at once so that the hub can make them durable
     /// together (one commit instead of one per chunk). A failed append (the stream was deleted,
     /// or the hub is down) ends the generation; the outcome is recorded in the message's status.
     async fn append_all(&self, chunks: &[UiChunk]) -> bool {
         let jsons: Vec<String> = chunks.iter().map(UiChunk::to_json).collect();
-        let mut appends: Vec<_> = jsons.iter().map(|j| Some(self.hub.append(self.stream_id, j))).collect();
-        let mut ok = true;
-        // Polled in order: each append takes its place in the log when first polled (the
-        // StreamHub contract), so the chunks keep their order.
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for slot in &mut appends {
-                if let Some(append) = slot {
-                    match append.as_mut().poll(cx) {
-                        Poll::Ready(result) => {
-                            ok &= result.is_ok();
-                            *slot = None;
-                        }
-                        Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending { Poll::Pending } else { Poll::Ready(()) }
-        })
-        .await;
-        ok
+        // Each append takes its place in the log when first polled (the StreamHub contract),
+        // and `join_all` first polls them in order, so the chunks keep their order.
+        let appends = jsons
+            .iter()
+            .map(|j| Box::pin(self.hub.append(self.stream_id, j)) as Boxed<'_, _>)
+            .collect();
+        join_all(appends).await.iter().all(Result::is_ok)
     }
 
     async fn run(self, mut source: ModelStream) {
@@ -1023,14 +1072,13 @@ impl Job {
         } else {
             MessageStatus::Complete
         };
-        if let Some(e) = &failure {
-            self.append(&UiChunk::Error {
+        let ending = if let Some(e) = &failure {
+            vec![UiChunk::Error {
                 error_text: e.to_string(),
-            })
-            .await;
+            }]
         } else if alive {
             let model = self.message.model.clone().unwrap_or_default();
-            self.append_all(&[
+            vec![
                 UiChunk::TextEnd { id: TEXT_ID.to_owned() },
                 UiChunk::FinishStep,
                 UiChunk::MessageMetadata {
@@ -1040,9 +1088,10 @@ impl Job {
                     },
                 },
                 UiChunk::Finish,
-            ])
-            .await;
-        }
+            ]
+        } else {
+            Vec::new()
+        };
 
         let mut message = self.message.clone();
         message.parts = if text.is_empty() {
@@ -1052,10 +1101,24 @@ impl Job {
         };
         message.status = status;
         message.usage = usage;
-        let _ = self.messages.update_message(&message).await;
-        if let Some(u) = usage {
-            let _ = self.usage.add_tokens(self.owner, day_of(self.clock.now()), u).await;
-        }
+        // The last chunks, the saved answer, the day's tokens and the cached answer go together
+        // (one batch where the store batches); the stream closes only after all of them, so
+        // whoever sees its end finds the answer saved.
+        let mut saves: Vec<Boxed<'_, ()>> = vec![
+            Box::pin(async {
+                if !ending.is_empty() {
+                    self.append_all(&ending).await;
+                }
+            }),
+            Box::pin(async {
+                let _ = self.messages.update_message(&message).await;
+            }),
+            Box::pin(async {
+                if let Some(u) = usage {
+                    let _ = self.usage.add_tokens(self.owner, day_of(self.clock.now()), u).await;
+                }
+            }),
+        ];
         if let (MessageStatus::Complete, Some((key, ttl))) = (status, &self.cache_put) {
             let u = usage.unwrap_or_default();
             let answer = CachedAnswer {
@@ -1064,8 +1127,12 @@ impl Job {
                 output_tokens: u.output_tokens,
             };
             let raw = serde_json::to_vec(&answer).expect("answers serialise");
-            let _ = self.cache.put(key, &raw, *ttl).await;
+            let cache = &self.cache;
+            saves.push(Box::pin(async move {
+                let _ = cache.put(key, &raw, *ttl).await;
+            }));
         }
+        join_all(saves).await;
         // The chat is free again before followers see the end: a client that sends its next
         // message on `[DONE]` must not be refused as busy.
         lock(&self.registry).remove(&self.stream_id);

@@ -10,7 +10,9 @@ use futures::executor::block_on;
 use super::*;
 use crate::auth::{Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
 use crate::chats::{ChatService, NewChat};
-use crate::llm::{ECHO_FAIL_TRIGGER, EchoModel, LanguageModel, ModelRouter, Sleeper};
+use crate::llm::{
+    CompletionRequest, ECHO_FAIL_TRIGGER, EchoModel, LanguageModel, LlmError, ModelRouter, ModelStream, Sleeper,
+};
 use crate::memory::{ManualClock, MemoryCache, MemoryStore, MemoryStreamHub, SeededRng};
 use crate::models::{ModelCatalog, ModelInfo};
 use crate::streams::StreamHub;
@@ -53,6 +55,19 @@ impl TokenCodec for NoTokens {
     }
 }
 
+/// A provider that refuses every completion before the first byte.
+struct Down;
+
+#[async_trait]
+impl LanguageModel for Down {
+    async fn stream(&self, _: CompletionRequest) -> Result<ModelStream, LlmError> {
+        Err(LlmError::Status {
+            status: 503,
+            message: "overloaded".into(),
+        })
+    }
+}
+
 struct World {
     store: Arc<MemoryStore>,
     hub: Arc<MemoryStreamHub>,
@@ -78,12 +93,21 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
                 id: "echo-2".into(),
                 name: "Echo 2".into(),
             },
+            ModelInfo {
+                id: "down".into(),
+                name: "Down".into(),
+            },
         ])
         .unwrap(),
     );
     let echo: Arc<dyn LanguageModel> =
         Arc::new(EchoModel::new(Arc::new(ThreadSleeper), Duration::from_millis(delay_ms)));
-    let model = Arc::new(ModelRouter::new().with("echo", echo.clone()).with("echo-2", echo));
+    let model = Arc::new(
+        ModelRouter::new()
+            .with("echo", echo.clone())
+            .with("echo-2", echo)
+            .with("down", Arc::new(Down)),
+    );
     let chats = Arc::new(ChatService::new(
         store.clone(),
         catalog.clone(),
@@ -410,4 +434,33 @@ fn editing_removes_later_messages() {
         block_on(w.messages.edit(w.user, h[1].id, vec![Part::Text { text: "x".into() }])),
         Err(MessageError::MessageNotFound(_))
     ));
+}
+
+#[test]
+fn a_model_that_cannot_start_leaves_the_question_and_no_answer() {
+    let w = world();
+    let chat = new_chat(&w);
+    let input = SendInput {
+        model: Some("down".into()),
+        ..text("anyone there?")
+    };
+    let err = block_on(w.messages.send(w.user, chat, input))
+        .err()
+        .expect("the send fails");
+    assert!(
+        matches!(err, MessageError::Upstream(LlmError::Status { status: 503, .. })),
+        "{err:?}"
+    );
+    let h = history(&w, chat);
+    assert_eq!(h.len(), 1, "no answer is left behind: {h:?}");
+    assert_eq!(h[0].text(), "anyone there?");
+    assert!(
+        block_on(w.messages.resume(w.user, chat, None)).unwrap().is_none(),
+        "nothing runs"
+    );
+    // The chat is free: the next send goes through.
+    chunks(block_on(w.messages.send(w.user, chat, text("hello"))).unwrap());
+    let h = history(&w, chat);
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[2].status, MessageStatus::Complete);
 }
