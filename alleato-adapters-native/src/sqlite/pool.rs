@@ -223,7 +223,7 @@ impl WriterShared {
 fn commit_batch(conn: &Connection, jobs: Vec<Job>) {
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
             let e = map_error(e);
             tracing::warn!(error = %e, jobs = jobs.len(), "cannot begin an SQLite write batch");
             for job in jobs {
@@ -243,7 +243,7 @@ fn commit_batch(conn: &Connection, jobs: Vec<Job>) {
             }
         }
         let batch = match failure {
-            None => conn.execute_batch("COMMIT").map_err(map_error),
+            None => exec(conn, "COMMIT").map_err(map_error),
             Some(e) => Err(e),
         };
         if let Err(e) = &batch {
@@ -264,16 +264,16 @@ fn commit_batch(conn: &Connection, jobs: Vec<Job>) {
 /// Runs one job inside a savepoint of its own. Returns, besides its answer, the error that
 /// ends the whole transaction, if any.
 fn run_one(conn: &Connection, job: Job) -> (Pending, Option<StoreError>) {
-    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+    if let Err(e) = exec(conn, "SAVEPOINT job") {
         return (job(None), Some(map_error(e)));
     }
     let pending = job(Some(conn));
-    let end = if pending.keep {
-        "RELEASE job"
+    let ended = if pending.keep {
+        exec(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
     };
-    let failed = match conn.execute_batch(end) {
+    let failed = match ended {
         Err(e) => Some(map_error(e)),
         // The job's error made SQLite roll back the whole transaction (a full disk, an I/O
         // error): the jobs before it are lost too.
@@ -283,6 +283,12 @@ fn run_one(conn: &Connection, job: Job) -> (Pending, Option<StoreError>) {
         Ok(()) => None,
     };
     (pending, failed)
+}
+
+/// Runs one of the batch's own statements (`BEGIN`, `SAVEPOINT`…) from the connection's
+/// statement cache: they run for every job, and are parsed only once.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// The same failure again, for each job of a failed batch.
