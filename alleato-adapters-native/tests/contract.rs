@@ -5,7 +5,7 @@ use alleato_core::auth::{DisplayName, Email, UserRecord, UserStore};
 use alleato_core::chats::{Chat, ChatListQuery, ChatStore};
 use alleato_core::id::{ChatId, MessageId, UserId};
 use alleato_core::llm::Usage;
-use alleato_core::messages::{DailyUsage, Message, MessageListQuery, MessageStore, Role, UsageStore, Vote};
+use alleato_core::messages::{DailyUsage, Message, MessageListQuery, MessageStore, Role, Turn, UsageStore, Vote};
 use alleato_core::page::{Cursor, Limit};
 use alleato_core::store::StoreError;
 use async_trait::async_trait;
@@ -243,6 +243,10 @@ impl ChatStore for TempSqlite {
 impl MessageStore for TempSqlite {
     async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
         self.store.insert_message(message).await
+    }
+
+    async fn insert_turn(&self, turn: &Turn<'_>) -> Result<Option<u64>, StoreError> {
+        self.store.insert_turn(turn).await
     }
 
     async fn update_message(&self, message: &Message) -> Result<(), StoreError> {

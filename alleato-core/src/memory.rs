@@ -12,7 +12,9 @@ use crate::auth::{DisplayName, Email, UserKind, UserRecord, UserStore};
 use crate::chats::{Chat, ChatListQuery, ChatStore};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::llm::Usage;
-use crate::messages::{DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, UsageStore, Vote};
+use crate::messages::{
+    DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, Turn, UsageStore, Vote,
+};
 use crate::page::{Cursor, Limit};
 use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
@@ -231,6 +233,39 @@ impl MessageStore for MemoryStore {
         chat.updated_at = chat.updated_at.max(message.created_at);
         t.messages.insert(message.id, message.clone());
         Ok(())
+    }
+
+    async fn insert_turn(&self, turn: &Turn<'_>) -> Result<Option<u64>, StoreError> {
+        let mut t = lock(&self.inner);
+        let messages = turn.question.into_iter().chain([turn.answer]);
+        // Every check first, so that a refusal changes nothing.
+        if !t.chats.contains_key(&turn.answer.chat_id)
+            || turn.question.is_some_and(|q| q.chat_id != turn.answer.chat_id)
+            || turn.replaces.is_some_and(|r| !t.messages.contains_key(&r))
+        {
+            return Err(StoreError::NotFound);
+        }
+        if messages.clone().any(|m| t.messages.contains_key(&m.id))
+            || turn.question.is_some_and(|q| q.id == turn.answer.id)
+        {
+            return Err(StoreError::Conflict("message"));
+        }
+        let q = turn.quota;
+        let count = t.usage.entry((q.user, q.day)).or_default();
+        if count.messages >= q.limit {
+            return Ok(None);
+        }
+        count.messages += 1;
+        let counted = count.messages;
+        if let Some(r) = turn.replaces {
+            t.remove_message(r);
+        }
+        for m in messages {
+            let chat = t.chats.get_mut(&m.chat_id).expect("checked above");
+            chat.updated_at = chat.updated_at.max(m.created_at);
+            t.messages.insert(m.id, m.clone());
+        }
+        Ok(Some(counted))
     }
 
     async fn update_message(&self, message: &Message) -> Result<(), StoreError> {

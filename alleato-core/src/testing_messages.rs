@@ -9,7 +9,9 @@ use crate::chats::{Chat, ChatListQuery, ChatStore, ChatTitle, SearchText, Visibi
 use crate::id::{ChatId, MessageId, StreamId, UserId};
 use crate::llm::Usage;
 use crate::messages::Message;
-use crate::messages::{MessageListQuery, MessageStatus, MessageStore, Part, Role, UsageStore, Vote, VoteKind};
+use crate::messages::{
+    MessageListQuery, MessageStatus, MessageStore, Part, QuotaCharge, Role, Turn, UsageStore, Vote, VoteKind,
+};
 use crate::page::Limit;
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -337,6 +339,114 @@ pub async fn usage_counts_per_day(s: &dyn FullStore) {
     assert_eq!(s.daily_usage(user, 7).await.unwrap().messages, 0);
 }
 
+/// A send's writes go in together, counted against the quota, and all or nothing.
+pub async fn turns_are_counted_and_all_or_nothing(s: &dyn FullStore) {
+    let (user, chat) = setup(s).await;
+    let quota = QuotaCharge {
+        user,
+        day: 100,
+        limit: 2,
+    };
+    let q1 = message(1, chat, Role::User, "first", 10);
+    let mut a1 = message(2, chat, Role::Assistant, "", 11);
+    a1.status = MessageStatus::Streaming;
+    a1.parts.clear();
+    let turn = Turn {
+        quota,
+        question: Some(&q1),
+        replaces: None,
+        answer: &a1,
+    };
+    assert_eq!(s.insert_turn(&turn).await.unwrap(), Some(1));
+    let stored = s.list_messages(&page(chat, 10)).await.unwrap();
+    assert_eq!(stored, vec![a1.clone(), q1.clone()], "newest first, exactly as given");
+    assert_eq!(
+        s.chat(chat).await.unwrap().unwrap().updated_at,
+        Timestamp::from_millis(11)
+    );
+
+    // Regenerating: the old answer goes, the new one comes, one more message is counted.
+    let a2 = message(3, chat, Role::Assistant, "again", 12);
+    s.upsert_vote(&Vote {
+        chat_id: chat,
+        message_id: a1.id,
+        user_id: user,
+        kind: VoteKind::Up,
+        updated_at: Timestamp::from_millis(11),
+    })
+    .await
+    .unwrap();
+    let regenerate = Turn {
+        quota,
+        question: None,
+        replaces: Some(a1.id),
+        answer: &a2,
+    };
+    assert_eq!(s.insert_turn(&regenerate).await.unwrap(), Some(2));
+    assert_eq!(
+        s.list_messages(&page(chat, 10)).await.unwrap(),
+        vec![a2.clone(), q1.clone()]
+    );
+    assert!(
+        s.votes(chat).await.unwrap().is_empty(),
+        "the old answer's votes went with it"
+    );
+
+    // The limit is reached: nothing changes.
+    let q3 = message(4, chat, Role::User, "third", 13);
+    let a3 = message(5, chat, Role::Assistant, "x", 14);
+    let over = Turn {
+        quota,
+        question: Some(&q3),
+        replaces: None,
+        answer: &a3,
+    };
+    assert_eq!(s.insert_turn(&over).await.unwrap(), None);
+    assert_eq!(s.list_messages(&page(chat, 10)).await.unwrap().len(), 2);
+    assert_eq!(
+        s.chat(chat).await.unwrap().unwrap().updated_at,
+        Timestamp::from_millis(12)
+    );
+
+    // A failure after the count (the message to replace is gone) undoes the count too.
+    let roomy = QuotaCharge { limit: 10, ..quota };
+    let failing = Turn {
+        quota: roomy,
+        question: Some(&q3),
+        replaces: Some(a1.id),
+        answer: &a3,
+    };
+    assert!(matches!(s.insert_turn(&failing).await, Err(StoreError::NotFound)));
+    assert_eq!(s.list_messages(&page(chat, 10)).await.unwrap().len(), 2);
+    assert_eq!(
+        s.daily_usage(user, 100).await.unwrap().messages,
+        2,
+        "the failed turn was not counted"
+    );
+    // So is a taken id, and a chat that does not exist.
+    let taken = Turn {
+        quota: roomy,
+        question: Some(&q3),
+        replaces: None,
+        answer: &a2,
+    };
+    assert!(matches!(s.insert_turn(&taken).await, Err(StoreError::Conflict(_))));
+    let elsewhere = ChatId::from_uuid(Uuid::from_u128(77));
+    let (q4, a4) = (
+        message(6, elsewhere, Role::User, "?", 15),
+        message(7, elsewhere, Role::Assistant, "!", 16),
+    );
+    let nowhere = Turn {
+        quota: roomy,
+        question: Some(&q4),
+        replaces: None,
+        answer: &a4,
+    };
+    assert!(matches!(s.insert_turn(&nowhere).await, Err(StoreError::NotFound)));
+    assert_eq!(s.daily_usage(user, 100).await.unwrap().messages, 2);
+    assert_eq!(s.message(q3.id).await.unwrap(), None);
+}
+
 /// Expands to one `#[tokio::test]` per message-store behaviour; `$make` builds a fresh empty
 /// store implementing [`FullStore`].
 #[macro_export]
@@ -345,7 +455,7 @@ macro_rules! message_store_contract_tests {
         $crate::message_store_contract_tests!(@each $make;
             message_round_trips, message_update, message_pages, context_reads_the_latest_finished_texts, message_deletes,
             chat_delete_cascades_to_messages, streaming_messages_are_found, votes_upsert,
-            chat_search_includes_message_text, usage_counts_per_day);
+            chat_search_includes_message_text, usage_counts_per_day, turns_are_counted_and_all_or_nothing);
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
         $(

@@ -5,7 +5,7 @@ use alleato_core::chats::{Chat, ChatListQuery, ChatStore, ChatTitle, Visibility}
 use alleato_core::id::{ChatId, MessageId, StreamId, UserId};
 use alleato_core::llm::Usage;
 use alleato_core::messages::{
-    DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, UsageStore, Vote, VoteKind,
+    DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, Turn, UsageStore, Vote, VoteKind,
     parts_from_json, parts_to_json,
 };
 use alleato_core::page::{Cursor, Limit};
@@ -236,6 +236,58 @@ pub(super) fn query_one<T>(
 }
 
 /// Runs a write of one row, and turns "no row changed" into `NotFound`.
+/// A message as its row's parameters, ready to insert on the writer.
+struct MessageRow {
+    message: Message,
+    parts: String,
+    text: String,
+}
+
+impl MessageRow {
+    fn new(message: &Message) -> Self {
+        Self {
+            message: message.clone(),
+            parts: parts_to_json(&message.parts),
+            text: message.text(),
+        }
+    }
+
+    /// Inserts the message and moves its chat's `updated_at` up to it: two statements in the
+    /// caller's savepoint (a batch on D1). `NotFound` when the chat does not exist.
+    fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
+        let m = &self.message;
+        let chat = UuidText::new(m.chat_id.as_uuid());
+        let params = params![
+            UuidText::new(m.id.as_uuid()),
+            chat,
+            m.role.as_str(),
+            self.parts,
+            self.text,
+            m.status.as_str(),
+            m.model.as_deref(),
+            m.usage.map(|u| tokens(u.input_tokens)),
+            m.usage.map(|u| tokens(u.output_tokens)),
+            m.stream_id.as_ref().map(|s| UuidText::new(s.as_uuid())),
+            m.created_at.as_millis(),
+        ];
+        change_one(conn, sql::INSERT_MESSAGE, params)?;
+        change_one(conn, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])
+    }
+}
+
+/// Adds one message to the user's count for the day unless it has reached `limit`; `None` then.
+fn count_message(conn: &Connection, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError> {
+    if limit == 0 {
+        return Ok(None);
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // No row comes back when the conflict's WHERE refuses the update: the limit is reached.
+    let params = params![UuidText::new(user.as_uuid()), day, limit];
+    query_one(conn, sql::COUNT_MESSAGE, params, |row| {
+        count(row, 0, "usage_daily.messages")
+    })
+}
+
 fn change_one(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
     let changed = conn
         .prepare_cached(sql)
@@ -383,26 +435,27 @@ impl ChatStore for SqliteStore {
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
-        let (message, parts, text) = (message.clone(), parts_to_json(&message.parts), message.text());
+        let row = MessageRow::new(message);
+        self.write(move |conn| row.insert(conn)).await
+    }
+
+    async fn insert_turn(&self, turn: &Turn<'_>) -> Result<Option<u64>, StoreError> {
+        let quota = turn.quota;
+        let (question, answer) = (turn.question.map(MessageRow::new), MessageRow::new(turn.answer));
+        let replaces = turn.replaces;
+        // One job of the writer, so one savepoint: a failure after the count undoes it too.
         self.write(move |conn| {
-            let m = &message;
-            let chat = UuidText::new(m.chat_id.as_uuid());
-            let params = params![
-                UuidText::new(m.id.as_uuid()),
-                chat,
-                m.role.as_str(),
-                parts,
-                text,
-                m.status.as_str(),
-                m.model.as_deref(),
-                m.usage.map(|u| tokens(u.input_tokens)),
-                m.usage.map(|u| tokens(u.output_tokens)),
-                m.stream_id.as_ref().map(|s| UuidText::new(s.as_uuid())),
-                m.created_at.as_millis(),
-            ];
-            // Both statements in the job's one savepoint (a batch on D1).
-            change_one(conn, sql::INSERT_MESSAGE, params)?;
-            change_one(conn, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])
+            let Some(count) = count_message(conn, quota.user, quota.day, quota.limit)? else {
+                return Ok(None);
+            };
+            if let Some(id) = replaces {
+                change_one(conn, sql::DELETE_MESSAGE, [UuidText::new(id.as_uuid())])?;
+            }
+            if let Some(q) = &question {
+                q.insert(conn)?;
+            }
+            answer.insert(conn)?;
+            Ok(Some(count))
         })
         .await
     }
@@ -526,18 +579,7 @@ impl MessageStore for SqliteStore {
 #[async_trait]
 impl UsageStore for SqliteStore {
     async fn count_message(&self, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError> {
-        if limit == 0 {
-            return Ok(None);
-        }
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.write(move |conn| {
-            // No row comes back when the conflict's WHERE refuses the update: the limit is reached.
-            let params = params![UuidText::new(user.as_uuid()), day, limit];
-            query_one(conn, sql::COUNT_MESSAGE, params, |row| {
-                count(row, 0, "usage_daily.messages")
-            })
-        })
-        .await
+        self.write(move |conn| count_message(conn, user, day, limit)).await
     }
 
     async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {

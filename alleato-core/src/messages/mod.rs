@@ -8,8 +8,8 @@ mod tests;
 pub mod ui_stream;
 
 pub use model::{
-    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts,
-    parts_from_json, parts_to_json,
+    DailyUsage, Message, MessageListQuery, MessageStatus, Part, QuotaCharge, Role, Turn, Vote, VoteKind,
+    parse_user_parts, parts_from_json, parts_to_json,
 };
 pub use port::{MessageStore, Spawner, Task, UsageStore};
 pub use service::{

@@ -367,3 +367,28 @@ mod tests {
         assert!(parse_user_parts(vec![file, Part::Text { text: "look".into() }]).is_ok());
     }
 }
+
+/// A daily message quota to charge: one message more for `user` on `day` (days since the epoch,
+/// UTC), unless the count has reached `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaCharge {
+    /// Whose count.
+    pub user: UserId,
+    /// Which day.
+    pub day: i64,
+    /// The count the charge may not pass.
+    pub limit: u64,
+}
+
+/// The writes of one send, made together by [`MessageStore::insert_turn`](super::MessageStore::insert_turn).
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    /// The message counted against the user's daily quota.
+    pub quota: QuotaCharge,
+    /// The user's new message; absent when an answer is regenerated.
+    pub question: Option<&'a Message>,
+    /// The answer this one replaces (when regenerating), deleted with its votes.
+    pub replaces: Option<MessageId>,
+    /// The new answer, stored as it is (`streaming`).
+    pub answer: &'a Message,
+}

@@ -3,7 +3,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use super::model::{DailyUsage, Message, MessageListQuery, Role, Vote};
+use super::model::{DailyUsage, Message, MessageListQuery, Role, Turn, Vote};
 use crate::id::{ChatId, MessageId, UserId};
 use crate::llm::Usage;
 use crate::page::Cursor;
@@ -19,6 +19,16 @@ pub trait MessageStore: Send + Sync + 'static {
     /// `StoreError::NotFound` when the chat does not exist; `Conflict("message")` when the id
     /// is taken.
     async fn insert_message(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// Makes a send's writes atomically: adds one message to the quota's count when it is below
+    /// the limit, and only then deletes the answer `replaces`, stores the question and the answer,
+    /// and moves the chat's `updated_at` up to them. Returns the new count, or `None` when the
+    /// limit is reached and nothing changed.
+    ///
+    /// # Errors
+    /// `StoreError::NotFound` when the chat (or the message to replace) does not exist;
+    /// `Conflict("message")` when an id is taken. Nothing changed then, the count included.
+    async fn insert_turn(&self, turn: &Turn<'_>) -> Result<Option<u64>, StoreError>;
 
     /// Replaces a message's parts, status, model and usage.
     ///

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::{
-    DailyUsage, Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts,
+    DailyUsage, Message, MessageListQuery, MessageStatus, Part, QuotaCharge, Role, Turn, Vote, VoteKind,
+    parse_user_parts,
 };
 use super::port::{MessageStore, Spawner, UsageStore};
 use super::ui_stream::{Metadata, TEXT_ID, UiChunk};
@@ -300,17 +301,19 @@ impl MessageService {
                 "there is no message to regenerate",
             )]));
         }
-        self.charge_quota(owner).await?;
+        let quota = self.quota_charge(owner).await?;
 
         let mut now = self.ports.clock.now();
         if let Some(last) = last {
             now = now.max(last.created_at.plus_millis(1));
         }
-        // The context is what storage holds, read before this send writes anything; a new
-        // message joins it in memory, as it is stored. So the model can start while the
-        // writes below are made.
+        // The context is what storage holds, read before this send writes anything, as the
+        // send's writes will leave it: a new message joins it, a replaced answer leaves it. So
+        // the model can start while the writes are made.
+        let limit = self.context_limit();
         let mut user_message = None;
-        let context = match input.trigger {
+        let mut replaces = None;
+        let mut context = match input.trigger {
             Trigger::Submit => {
                 let message = Message {
                     id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
@@ -323,12 +326,9 @@ impl MessageService {
                     stream_id: None,
                     created_at: now,
                 };
-                let mut context = self.context(chat_id).await?;
+                let mut context = self.context(chat_id, limit).await?;
                 let text = message.text();
                 if !text.is_empty() {
-                    if context.len() >= self.context_limit().get() as usize {
-                        context.remove(0);
-                    }
                     context.push(ModelMessage {
                         role: ModelRole::User,
                         text,
@@ -341,11 +341,21 @@ impl MessageService {
             Trigger::Regenerate => {
                 let last = last.expect("checked above");
                 if last.role == Role::Assistant {
-                    self.ports.messages.delete_message(last.id).await?;
+                    replaces = Some(last.id);
+                    // One more, as the replaced answer is in it when it has text.
+                    let wider = Limit::new(i64::from(limit.get()) + 1).unwrap_or(limit);
+                    let mut context = self.context(chat_id, wider).await?;
+                    if last.status != MessageStatus::Streaming && !last.text().is_empty() {
+                        context.pop();
+                    }
+                    context
+                } else {
+                    self.context(chat_id, limit).await?
                 }
-                self.context(chat_id).await?
             }
         };
+        let excess = context.len().saturating_sub(limit.get() as usize);
+        context.drain(..excess);
         let request = CompletionRequest {
             model: model.clone(),
             messages: context,
@@ -372,8 +382,13 @@ impl MessageService {
         };
         // The writes go together (one batch where the store batches), and the model starts
         // meanwhile.
-        let first = last.is_none();
-        let writes = self.store_turn(owner, &chat, user_message.as_ref().map(|m| (m, first)), &message);
+        let turn = Turn {
+            quota,
+            question: user_message.as_ref(),
+            replaces,
+            answer: &message,
+        };
+        let writes = self.store_turn(owner, &turn);
         let source = async {
             match cached {
                 Some(answer) => Ok(replay(answer)),
@@ -392,6 +407,12 @@ impl MessageService {
                 source?
             }
         };
+        if let Some(question) = &user_message
+            && last.is_none()
+            && chat.title == ChatTitle::default_title()
+        {
+            self.retitle(chat.clone(), &question.text(), message.created_at).await?;
+        }
         let events = self.ports.hub.follow(stream_id, None).await?;
 
         let running = Running::default();
@@ -721,18 +742,17 @@ impl MessageService {
         })
     }
 
-    async fn charge_quota(&self, user: UserId) -> Result<(), MessageError> {
+    /// The charge of one more message to the user's daily quota, refused at once when today's
+    /// count has already reached it (the model is not called then; the charge itself is made
+    /// atomically with the send's writes).
+    async fn quota_charge(&self, user: UserId) -> Result<QuotaCharge, MessageError> {
         let limit = self.quota_of(user).await?;
         let now = self.ports.clock.now();
         let day = day_of(now);
-        if self.ports.usage.count_message(user, day, limit).await?.is_none() {
-            let resets_in_ms = (day + 1) * DAY_MS - now.as_millis();
-            return Err(MessageError::QuotaExceeded {
-                limit,
-                resets_in_secs: u64::try_from((resets_in_ms + 999) / 1000).unwrap_or(1),
-            });
+        if self.ports.usage.daily_usage(user, day).await?.messages >= limit {
+            return Err(quota_exceeded(limit, now));
         }
-        Ok(())
+        Ok(QuotaCharge { user, day, limit })
     }
 
     async fn owned_message(&self, owner: UserId, id: MessageId) -> Result<Message, MessageError> {
@@ -789,48 +809,36 @@ impl MessageService {
         Ok(messages)
     }
 
-    /// Stores a send's writes together: the user's message (and, when it is the chat's first,
-    /// the chat's title from it), the answer's stream, and the answer, still `streaming`.
-    async fn store_turn(
-        &self,
-        owner: UserId,
-        chat: &Chat,
-        user_message: Option<(&Message, bool)>,
-        answer: &Message,
-    ) -> Result<(), MessageError> {
-        let chat_id = chat.id;
-        let mut writes: Vec<Boxed<'_, Result<(), MessageError>>> = Vec::new();
-        if let Some((m, first)) = user_message {
-            writes.push(Box::pin(async move {
-                self.ports
-                    .messages
-                    .insert_message(m)
-                    .await
-                    .map_err(|e| chat_gone(e, chat_id))
-            }));
-            if first && chat.title == ChatTitle::default_title() {
-                let chat = chat.clone();
-                // Timed as the answer, the last of these writes, whatever order they land in.
-                let at = answer.created_at;
-                writes.push(Box::pin(async move { self.retitle(chat, &m.text(), at).await }));
-            }
-        }
+    /// Stores a send's writes (the quota's count, the question, the answer, and the removal of
+    /// the answer it replaces) and creates the answer's stream, together. Undoes whatever
+    /// succeeded when the other fails.
+    async fn store_turn(&self, owner: UserId, turn: &Turn<'_>) -> Result<(), MessageError> {
+        let answer = turn.answer;
         let meta = StreamMeta {
             id: answer.stream_id.expect("answers have a stream"),
             owner,
-            chat_id: Some(chat_id),
+            chat_id: Some(answer.chat_id),
             status: StreamStatus::Open,
             created_at: answer.created_at,
         };
-        writes.push(Box::pin(async move { Ok(self.ports.hub.create(&meta).await?) }));
-        writes.push(Box::pin(async move {
-            self.ports
-                .messages
-                .insert_message(answer)
-                .await
-                .map_err(|e| chat_gone(e, chat_id))
-        }));
-        join_all(writes).await.into_iter().collect()
+        let (counted, created) = join2(self.ports.messages.insert_turn(turn), self.ports.hub.create(&meta)).await;
+        match (counted, created) {
+            (Ok(Some(_)), Ok(())) => Ok(()),
+            (Ok(Some(_)), Err(e)) => {
+                let _ = self.ports.messages.delete_message(answer.id).await;
+                Err(e.into())
+            }
+            (counted, created) => {
+                if created.is_ok() {
+                    let _ = self.ports.hub.delete(meta.id).await;
+                }
+                match counted {
+                    Ok(None) => Err(quota_exceeded(turn.quota.limit, self.ports.clock.now())),
+                    Err(e) => Err(chat_gone(e, answer.chat_id)),
+                    Ok(Some(_)) => unreachable!("matched above"),
+                }
+            }
+        }
     }
 
     /// Undoes an answer that was stored but could not start: removes it and closes its stream.
@@ -845,8 +853,8 @@ impl MessageService {
         Limit::new(i64::from(self.config.context_messages.clamp(1, Limit::MAX))).expect("clamped to 1..=100")
     }
 
-    async fn context(&self, chat_id: ChatId) -> Result<Vec<ModelMessage>, MessageError> {
-        let messages = self.ports.messages.context(chat_id, self.context_limit()).await?;
+    async fn context(&self, chat_id: ChatId, limit: Limit) -> Result<Vec<ModelMessage>, MessageError> {
+        let messages = self.ports.messages.context(chat_id, limit).await?;
         Ok(messages
             .into_iter()
             .map(|(role, text)| {
@@ -882,6 +890,14 @@ impl MessageService {
 impl GenerationProbe for MessageService {
     fn is_generating(&self, stream: StreamId) -> bool {
         MessageService::is_generating(self, stream)
+    }
+}
+
+fn quota_exceeded(limit: u64, now: Timestamp) -> MessageError {
+    let resets_in_ms = (day_of(now) + 1) * DAY_MS - now.as_millis();
+    MessageError::QuotaExceeded {
+        limit,
+        resets_in_secs: u64::try_from((resets_in_ms + 999) / 1000).unwrap_or(1),
     }
 }
 
