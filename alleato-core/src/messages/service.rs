@@ -1055,11 +1055,15 @@ impl Job {
                     }
                 }
             }
+            if ended {
+                // What is left goes with the ending, in one batch with the saved answer.
+                break;
+            }
             if !batch.is_empty() {
                 alive = self.append_all(&batch).await;
                 batch.clear();
             }
-            if ended || !alive {
+            if !alive {
                 break;
             }
         }
@@ -1088,13 +1092,14 @@ impl Job {
         } else {
             MessageStatus::Complete
         };
-        let ending = if let Some(e) = &failure {
-            vec![UiChunk::Error {
+        let mut ending = batch;
+        if let Some(e) = &failure {
+            ending.push(UiChunk::Error {
                 error_text: e.to_string(),
-            }]
+            });
         } else if alive {
             let model = self.message.model.clone().unwrap_or_default();
-            vec![
+            ending.extend([
                 UiChunk::TextEnd { id: TEXT_ID.to_owned() },
                 UiChunk::FinishStep,
                 UiChunk::MessageMetadata {
@@ -1104,10 +1109,8 @@ impl Job {
                     },
                 },
                 UiChunk::Finish,
-            ]
-        } else {
-            Vec::new()
-        };
+            ]);
+        }
 
         let mut message = self.message.clone();
         message.parts = if text.is_empty() {
