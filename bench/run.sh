@@ -9,7 +9,7 @@
 # Settings (environment):
 #   DURATION=10s WARMUP=2s            measured time and warm-up of the timed scenarios
 #   LIST_CONNECTIONS=64               connections of list and create
-#   MESSAGES_USERS="64 128 256"       one messages run per number of users
+#   MESSAGES_USERS="16 32 64"         one messages run per number of users
 #   FOLLOWERS=10000                   live followers
 #   FIRST_TOKEN_DURATION=10s          measured time of first-token
 #   PIN=0                             1: server on core 0, driver on core 1 (taskset)
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 LIST_CONNECTIONS=${LIST_CONNECTIONS:-64}
-MESSAGES_USERS=${MESSAGES_USERS:-"64 128 256"}
+MESSAGES_USERS=${MESSAGES_USERS:-"16 32 64"}
 FOLLOWERS=${FOLLOWERS:-10000}
 FIRST_TOKEN_DURATION=${FIRST_TOKEN_DURATION:-10s}
 PIN=${PIN:-0}
