@@ -193,14 +193,41 @@ impl Writer {
         if start {
             // A task of its own commits, once this one has yielded: whatever this task (and
             // the others running meanwhile) queues before that joins the same batch.
-            let shared = Arc::clone(&self.shared);
+            let mut committer = Committer {
+                shared: Arc::clone(&self.shared),
+                done: false,
+            };
             tokio::spawn(async move {
-                while shared.commit_once() {
+                while committer.shared.commit_once() {
                     // Lets the tasks this batch answered run (on this thread, where they were
                     // woken) before the next batch, which then gathers what they write next.
                     tokio::task::yield_now().await;
                 }
+                committer.finished();
             });
+        }
+    }
+}
+
+/// The committing task's hold on the committer role. Should the task end before the queue is
+/// empty (its runtime shutting down), the role is given up, so that the next write starts
+/// another committer, which takes the jobs left.
+struct Committer {
+    shared: Arc<WriterShared>,
+    done: bool,
+}
+
+impl Committer {
+    /// The queue was found empty and the role given up by `commit_once`.
+    fn finished(&mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.shared.queue).committing = false;
         }
     }
 }
@@ -389,6 +416,29 @@ mod tests {
             "{err}"
         );
         assert_eq!(count(&writer), 1);
+    }
+
+    #[test]
+    fn jobs_left_by_a_runtime_that_shut_down_are_committed_by_the_next_write() {
+        let writer = Arc::new(Writer::new(table()));
+        let first = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        first.block_on(async {
+            // Queued, and its committer spawned but never run: the runtime goes first.
+            writer.submit(insert(1), |_, _| {});
+        });
+        drop(first);
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        second.block_on(async {
+            let write = tokio::time::timeout(std::time::Duration::from_secs(10), writer.run(insert(2)));
+            write
+                .await
+                .expect("the write is not stuck behind a committer that died")
+                .unwrap();
+        });
+        assert_eq!(count(&writer), 2, "the left job ran with the new one");
     }
 
     #[tokio::test]
