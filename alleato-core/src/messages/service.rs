@@ -411,9 +411,15 @@ impl MessageService {
             && last.is_none()
             && chat.title == ChatTitle::default_title()
         {
-            self.retitle(chat.clone(), &question.text(), message.created_at).await?;
+            self.retitle(chat.clone(), &question.text(), message.created_at).await;
         }
-        let events = self.ports.hub.follow(stream_id, None).await?;
+        let events = match self.ports.hub.follow(stream_id, None).await {
+            Ok(events) => events,
+            Err(e) => {
+                self.abandon(&message).await;
+                return Err(e.into());
+            }
+        };
 
         let running = Running::default();
         lock(&self.running).insert(stream_id, running.clone());
@@ -810,8 +816,8 @@ impl MessageService {
     }
 
     /// Stores a send's writes (the quota's count, the question, the answer, and the removal of
-    /// the answer it replaces) and creates the answer's stream, together. Undoes whatever
-    /// succeeded when the other fails.
+    /// the answer it replaces) and creates the answer's stream, together. When either fails,
+    /// the answer and its stream are undone, whichever exists.
     async fn store_turn(&self, owner: UserId, turn: &Turn<'_>) -> Result<(), MessageError> {
         let answer = turn.answer;
         let meta = StreamMeta {
@@ -822,26 +828,17 @@ impl MessageService {
             created_at: answer.created_at,
         };
         let (counted, created) = join2(self.ports.messages.insert_turn(turn), self.ports.hub.create(&meta)).await;
-        match (counted, created) {
-            (Ok(Some(_)), Ok(())) => Ok(()),
-            (Ok(Some(_)), Err(e)) => {
-                let _ = self.ports.messages.delete_message(answer.id).await;
-                Err(e.into())
-            }
-            (counted, created) => {
-                if created.is_ok() {
-                    let _ = self.ports.hub.delete(meta.id).await;
-                }
-                match counted {
-                    Ok(None) => Err(quota_exceeded(turn.quota.limit, self.ports.clock.now())),
-                    Err(e) => Err(chat_gone(e, answer.chat_id)),
-                    Ok(Some(_)) => unreachable!("matched above"),
-                }
-            }
-        }
+        let failure = match (counted, created) {
+            (Ok(Some(_)), Ok(())) => return Ok(()),
+            (Ok(None), _) => quota_exceeded(turn.quota.limit, self.ports.clock.now()),
+            (Err(e), _) => chat_gone(e, answer.chat_id),
+            (Ok(Some(_)), Err(e)) => e.into(),
+        };
+        self.abandon(answer).await;
+        Err(failure)
     }
 
-    /// Undoes an answer that was stored but could not start: removes it and closes its stream.
+    /// Undoes an answer that cannot start: removes it and its stream (either may not exist).
     async fn abandon(&self, answer: &Message) {
         let _ = self.ports.messages.delete_message(answer.id).await;
         if let Some(stream) = answer.stream_id {
@@ -868,16 +865,14 @@ impl MessageService {
             .collect())
     }
 
-    async fn retitle(&self, mut chat: Chat, text: &str, now: Timestamp) -> Result<(), MessageError> {
+    /// Names the chat from its first message. The send has succeeded by then, so a title that
+    /// cannot be saved (the chat was deleted meanwhile, or storage failed) leaves it as it was.
+    async fn retitle(&self, mut chat: Chat, text: &str, now: Timestamp) {
         if let Some(title) = title_from(text) {
             chat.title = title;
             chat.updated_at = now.max(chat.updated_at);
-            match self.ports.chat_store.update_chat(&chat).await {
-                Ok(()) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
+            let _ = self.ports.chat_store.update_chat(&chat).await;
         }
-        Ok(())
     }
 
     async fn cached(&self, key: &str) -> Option<CachedAnswer> {
