@@ -156,7 +156,6 @@ impl Writer {
     /// Queues `work` for the next batch, and `then`, to run with its [`Outcome`] once the
     /// batch is over. `then` runs on the writer connection outside any transaction, before the
     /// next batch begins, so the `then`s of successive jobs run in the jobs' order.
-    ///
     pub(crate) fn submit<W, F, A>(&self, work: F, then: A)
     where
         W: Written,
@@ -167,7 +166,7 @@ impl Writer {
             None => Pending {
                 keep: false,
                 answer: Box::new(move |conn, batch| {
-                    let e = batch.err().map_or_else(stopped, copy);
+                    let e = batch.err().map_or_else(stopped, copy_error);
                     then(conn, Outcome::Failed(None, e));
                 }),
             },
@@ -176,7 +175,7 @@ impl Writer {
                     keep: w.succeeded(),
                     answer: Box::new(move |conn, batch| match batch {
                         Ok(()) => then(conn, Outcome::Done(w)),
-                        Err(e) => then(conn, Outcome::Failed(Some(w), copy(e))),
+                        Err(e) => then(conn, Outcome::Failed(Some(w), copy_error(e))),
                     }),
                 },
                 Err(panic) => Pending {
@@ -319,8 +318,9 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-/// The same failure again, for each job of a failed batch.
-fn copy(e: &StoreError) -> StoreError {
+/// The same failure again, for each job of a failed batch: `Unavailable` stays itself, any
+/// other becomes a backend error that quotes it.
+pub(crate) fn copy_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
         e => StoreError::Backend {

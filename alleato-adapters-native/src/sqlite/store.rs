@@ -235,7 +235,6 @@ pub(super) fn query_one<T>(
     rows.next().map_err(map_error)?.map(read).transpose()
 }
 
-/// Runs a write of one row, and turns "no row changed" into `NotFound`.
 /// A message as its row's parameters, ready to insert on the writer.
 struct MessageRow {
     message: Message,
@@ -288,6 +287,7 @@ fn count_message(conn: &Connection, user: UserId, day: i64, limit: u64) -> Resul
     })
 }
 
+/// Runs a write of one row, and turns "no row changed" into `NotFound`.
 fn change_one(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
     let changed = conn
         .prepare_cached(sql)

@@ -42,7 +42,7 @@ use rusqlite::{Connection, ErrorCode, Row, params};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::pool::{Outcome, Written};
+use super::pool::{Outcome, Written, copy_error};
 use super::store::{UuidText, corrupt, integer, map_error, optional_text, query_one, text, uuid};
 use super::{ADAPTER, SqliteStore, sql};
 
@@ -757,18 +757,8 @@ fn hub_error(e: StoreError) -> StreamError {
 
 /// The error each job of a failed batch gets (the cause is one, the jobs many).
 fn batch_error(e: &StoreError) -> StreamError {
-    match e {
-        StoreError::Unavailable(why) => StreamError::Unavailable(why.clone()),
-        e => StreamError::Backend {
-            adapter: ADAPTER,
-            source: Box::new(BatchFailed(e.to_string())),
-        },
-    }
+    hub_error(copy_error(e))
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("the stream batch failed: {0}")]
-struct BatchFailed(String);
 
 fn stopped() -> StreamError {
     StreamError::Unavailable("the stream hub's writer has stopped".to_owned())
