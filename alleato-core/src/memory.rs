@@ -105,6 +105,27 @@ impl Tables {
                 .any(|m| m.chat_id == chat.id && search.matches(&m.text()))
     }
 
+    /// Stores a message and moves its chat's `updated_at` up to it.
+    fn insert_message(&mut self, message: &Message) -> Result<(), StoreError> {
+        if self.messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("message"));
+        }
+        let chat = self.chats.get_mut(&message.chat_id).ok_or(StoreError::NotFound)?;
+        chat.updated_at = chat.updated_at.max(message.created_at);
+        self.messages.insert(message.id, message.clone());
+        Ok(())
+    }
+
+    /// Adds one message to the user's count for the day unless it has reached `limit`.
+    fn count_message(&mut self, user: UserId, day: i64, limit: u64) -> Option<u64> {
+        let u = self.usage.entry((user, day)).or_default();
+        if u.messages >= limit {
+            return None;
+        }
+        u.messages += 1;
+        Some(u.messages)
+    }
+
     fn remove_message(&mut self, id: MessageId) -> bool {
         self.votes.retain(|(m, _), _| *m != id);
         self.messages.remove(&id).is_some()
@@ -225,14 +246,7 @@ impl ChatStore for MemoryStore {
 #[async_trait]
 impl MessageStore for MemoryStore {
     async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
-        let mut t = lock(&self.inner);
-        if t.messages.contains_key(&message.id) {
-            return Err(StoreError::Conflict("message"));
-        }
-        let chat = t.chats.get_mut(&message.chat_id).ok_or(StoreError::NotFound)?;
-        chat.updated_at = chat.updated_at.max(message.created_at);
-        t.messages.insert(message.id, message.clone());
-        Ok(())
+        lock(&self.inner).insert_message(message)
     }
 
     async fn insert_turn(&self, turn: &Turn<'_>) -> Result<Option<u64>, StoreError> {
@@ -251,19 +265,14 @@ impl MessageStore for MemoryStore {
             return Err(StoreError::Conflict("message"));
         }
         let q = turn.quota;
-        let count = t.usage.entry((q.user, q.day)).or_default();
-        if count.messages >= q.limit {
+        let Some(counted) = t.count_message(q.user, q.day, q.limit) else {
             return Ok(None);
-        }
-        count.messages += 1;
-        let counted = count.messages;
+        };
         if let Some(r) = turn.replaces {
             t.remove_message(r);
         }
         for m in messages {
-            let chat = t.chats.get_mut(&m.chat_id).expect("checked above");
-            chat.updated_at = chat.updated_at.max(m.created_at);
-            t.messages.insert(m.id, m.clone());
+            t.insert_message(m).expect("checked above");
         }
         Ok(Some(counted))
     }
@@ -363,13 +372,7 @@ impl MessageStore for MemoryStore {
 #[async_trait]
 impl UsageStore for MemoryStore {
     async fn count_message(&self, user: UserId, day: i64, limit: u64) -> Result<Option<u64>, StoreError> {
-        let mut t = lock(&self.inner);
-        let u = t.usage.entry((user, day)).or_default();
-        if u.messages >= limit {
-            return Ok(None);
-        }
-        u.messages += 1;
-        Ok(Some(u.messages))
+        Ok(lock(&self.inner).count_message(user, day, limit))
     }
 
     async fn add_tokens(&self, user: UserId, day: i64, usage: Usage) -> Result<(), StoreError> {
