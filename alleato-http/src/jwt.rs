@@ -1,9 +1,16 @@
-//! HS256 access tokens (`jsonwebtoken`), the `TokenCodec` of every runtime.
+//! HS256 access tokens, the `TokenCodec` of every runtime.
+//!
+//! Written on `hmac` and `sha2` rather than a JWT library: only HS256 is ever accepted, and the
+//! libraries pull RSA and elliptic-curve code (and an OS random source) that the Worker's wasm
+//! would carry for nothing.
 
 use alleato_core::auth::{AccessClaims, TokenCodec, TokenError};
 use alleato_core::id::{SessionId, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -14,12 +21,21 @@ struct Claims {
     jti: String,
 }
 
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+/// `{"alg":"HS256","typ":"JWT"}`, base64url-encoded: the header of every token signed here.
+const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// Longest token read; anything longer is refused before any decoding.
+const MAX_TOKEN_LEN: usize = 4096;
+
 /// Signs and checks HS256 JWTs with one secret. Only HS256 is accepted: `alg: none` and every
 /// other algorithm are refused.
 pub struct JwtCodec {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    key: Hmac<Sha256>,
 }
 
 impl JwtCodec {
@@ -37,16 +53,14 @@ impl JwtCodec {
                 Self::MIN_SECRET_LEN
             ));
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked by the auth service against its clock port: the platform clock that
-        // jsonwebtoken would read is not available on every runtime.
-        validation.validate_exp = false;
-        validation.required_spec_claims.clear();
-        Ok(Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        })
+        let key = Hmac::<Sha256>::new_from_slice(secret).map_err(|e| e.to_string())?;
+        Ok(Self { key })
+    }
+
+    fn mac(&self, signing_input: &str) -> Hmac<Sha256> {
+        let mut mac = self.key.clone();
+        mac.update(signing_input.as_bytes());
+        mac
     }
 }
 
@@ -65,17 +79,32 @@ impl TokenCodec for JwtCodec {
             exp: c.exp,
             jti: c.jti.clone(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        let payload = serde_json::to_vec(&claims).map_err(|e| TokenError::Signing(e.to_string()))?;
+        let mut token = format!("{HEADER}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = self.mac(&token).finalize().into_bytes();
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(token)
     }
 
     fn decode(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        if token.len() > 4096 {
+        if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Invalid);
         }
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
-        let c = data.claims;
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(TokenError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Invalid)?;
+        // The signature first, compared in constant time; nothing unsigned is parsed further.
+        self.mac(signing_input)
+            .verify_slice(&signature)
+            .map_err(|_| TokenError::Invalid)?;
+        let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| TokenError::Invalid)?;
+        let header: Header = serde_json::from_slice(&header).map_err(|_| TokenError::Invalid)?;
+        if header.alg != "HS256" {
+            return Err(TokenError::Invalid);
+        }
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Invalid)?;
+        let c: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
         Ok(AccessClaims {
             sub: c.sub,
             sid: c.sid,
@@ -101,6 +130,13 @@ mod tests {
         }
     }
 
+    fn sign(secret: &[u8], header: &str, payload: &str) -> String {
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
     #[test]
     fn round_trips_and_refuses_other_keys_and_alg_none() {
         let codec = JwtCodec::new(&[7u8; 32]).unwrap();
@@ -112,5 +148,37 @@ mod tests {
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(codec.decode(&none), Err(TokenError::Invalid));
         assert!(JwtCodec::new(b"short").is_err());
+    }
+
+    #[test]
+    fn tokens_are_standard_hs256_jwts() {
+        // A token signed by any HS256 implementation with the same key is read, and the
+        // header this codec writes is the standard one.
+        let secret = [9u8; 32];
+        let payload = r#"{"sub":"00000000-0000-0000-0000-000000000001","sid":"00000000-0000-0000-0000-000000000002","iat":1,"exp":2,"jti":"j"}"#;
+        let token = sign(&secret, r#"{"typ":"JWT","alg":"HS256"}"#, payload);
+        let codec = JwtCodec::new(&secret).unwrap();
+        assert_eq!(codec.decode(&token).unwrap(), claims());
+        let header = URL_SAFE_NO_PAD.decode(HEADER).unwrap();
+        assert_eq!(header, br#"{"alg":"HS256","typ":"JWT"}"#);
+    }
+
+    #[test]
+    fn refuses_other_algorithms_tampering_and_garbage() {
+        let secret = [9u8; 32];
+        let codec = JwtCodec::new(&secret).unwrap();
+        let payload = r#"{"sub":"00000000-0000-0000-0000-000000000001","sid":"00000000-0000-0000-0000-000000000002","iat":1,"exp":2,"jti":"j"}"#;
+        // Signed with the right key but claiming another algorithm.
+        let hs512 = sign(&secret, r#"{"alg":"HS512"}"#, payload);
+        assert_eq!(codec.decode(&hs512), Err(TokenError::Invalid));
+        // A payload changed after signing.
+        let token = codec.encode(&claims()).unwrap();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(payload.replace("\"exp\":2", "\"exp\":9999999999"));
+        parts[1] = &forged;
+        assert_eq!(codec.decode(&parts.join(".")), Err(TokenError::Invalid));
+        for garbage in ["", ".", "..", "a.b.c", "a.b", &"x".repeat(5000)] {
+            assert_eq!(codec.decode(garbage), Err(TokenError::Invalid), "{garbage:.20}");
+        }
     }
 }
