@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::server::{self, Capabilities, OwnServer};
+use crate::server::{self, Capabilities, Capability, OwnServer};
 
 /// The password every registered test user gets (comfortably inside 8–128 characters).
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -77,18 +77,30 @@ impl Api {
         if self.capabilities.own_servers {
             Some(OwnServer::start(env))
         } else {
-            println!("note: skipping {test}: it starts its own server with {env:?}, impossible with ALLEATO_BASE_URL");
+            server::record_gate(test, self.capabilities.runtime, "own-servers (ALLEATO_BASE_URL)");
             None
         }
     }
 
-    /// The server's token secret, or `None` (with a printed note) when it is not known.
+    /// The server's token secret, or `None` (with the gate recorded) when it is not known.
     pub fn jwt_secret(&self, test: &str) -> Option<&str> {
         let secret = self.capabilities.jwt_secret.as_deref();
         if secret.is_none() {
-            println!("note: skipping {test}: it forges tokens and ALLEATO_TEST_JWT_SECRET is not set");
+            server::record_gate(test, self.capabilities.runtime, "jwt-secret (ALLEATO_TEST_JWT_SECRET)");
         }
         secret
+    }
+
+    /// Whether the runtime under test has `capability`; when it has not, the gate is recorded
+    /// (printed, and counted by the runner) and the test returns without its checks.
+    pub fn supports(&self, capability: Capability, test: &str) -> bool {
+        let runtime = self.capabilities.runtime;
+        if runtime.lacks().contains(&capability) {
+            server::record_gate(test, runtime, capability.name());
+            false
+        } else {
+            true
+        }
     }
 
     /// The absolute URL of `path` (which starts with `/`).

@@ -23,20 +23,104 @@ pub const TEST_JWT_SECRET: &str = "contract-suite-hs256-secret-0123456789abcdefg
 /// The one origin the servers under test allow for CORS.
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 
-/// How long a server may take to answer `GET /health` with `200`.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may take to answer `GET /health` with `200`: the Worker's start applies the
+/// migrations to a fresh local D1 and starts wrangler and workerd, a few seconds each on a busy
+/// machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Which runtime serves the API under test: `ALLEATO_RUNTIME`, `native` by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// The `alleato` release binary.
+    Native,
+    /// The Worker in workerd, started through `scripts/worker`.
+    Cloudflare,
+}
+
+impl Runtime {
+    /// From `ALLEATO_RUNTIME` (`native` when unset).
+    ///
+    /// # Panics
+    /// On any other value, so that a typo never tests the wrong runtime.
+    pub fn from_env() -> Self {
+        match std::env::var("ALLEATO_RUNTIME").as_deref().map(str::trim) {
+            Err(_) | Ok("" | "native") => Self::Native,
+            Ok("cloudflare") => Self::Cloudflare,
+            Ok(other) => panic!("ALLEATO_RUNTIME={other}: expected `native` or `cloudflare`"),
+        }
+    }
+
+    /// `native` or `cloudflare`, as `/health` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Cloudflare => "cloudflare",
+        }
+    }
+
+    /// What this runtime cannot do yet. Each gap is listed in the README ("Runtime gaps"); a test
+    /// that needs one asks [`Api::supports`](crate::Api::supports), which records the gate.
+    pub fn lacks(self) -> &'static [Capability] {
+        match self {
+            Self::Native => &[],
+            Self::Cloudflare => &[Capability::RestartRecovery],
+        }
+    }
+}
+
+/// A capability some tests need and some runtimes lack, named so that every gate is declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// After the server is killed mid-answer and started again on the same data, the cut-off
+    /// answer is marked `error` and its stream ended. Needs a start-up hook, which a Worker has
+    /// not: on Cloudflare this waits for generations in Durable Objects (their alarms).
+    RestartRecovery,
+}
+
+impl Capability {
+    /// The capability's name in gate lines and the README.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RestartRecovery => "restart-recovery",
+        }
+    }
+}
 
 /// What the suite may do with the server it targets.
 ///
-/// Tests that need more than a target allows ask for it through [`Api::own_server`] or
-/// [`Api::jwt_secret`], which print why they skip; they never test the target's kind themselves.
+/// Tests that need more than a target allows ask for it through [`Api::own_server`],
+/// [`Api::jwt_secret`] or [`Api::supports`], which record the gate; they never test the target's
+/// kind themselves.
+///
+/// [`Api::own_server`]: crate::Api::own_server
+/// [`Api::jwt_secret`]: crate::Api::jwt_secret
+/// [`Api::supports`]: crate::Api::supports
 #[derive(Clone, Debug)]
 pub struct Capabilities {
+    /// The runtime under test.
+    pub runtime: Runtime,
     /// Whether tests may start servers of their own with special settings. False when the suite
     /// targets an external `ALLEATO_BASE_URL`.
     pub own_servers: bool,
     /// The secret the server signs access tokens with, when known.
     pub jwt_secret: Option<String>,
+}
+
+/// Records that `test` did not run its checks because the target lacks `what`: printed, and
+/// appended to the file named by `ALLEATO_GATE_LOG` so that a runner can count the gates.
+pub(crate) fn record_gate(test: &str, runtime: Runtime, what: &str) {
+    let line = format!("gated\t{}\t{what}\t{test}", runtime.name());
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("ALLEATO_GATE_LOG").filter(|p| !p.is_empty()) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = appended {
+            panic!("cannot record the gate in {}: {e}", PathBuf::from(path).display());
+        }
+    }
 }
 
 struct Shared {
@@ -66,6 +150,7 @@ pub(crate) fn shared() -> (String, Capabilities) {
             return Ok(Shared {
                 base_url,
                 capabilities: Capabilities {
+                    runtime: Runtime::from_env(),
                     own_servers: false,
                     jwt_secret: std::env::var("ALLEATO_TEST_JWT_SECRET").ok().filter(|s| !s.is_empty()),
                 },
@@ -97,6 +182,7 @@ fn external_base_url() -> Option<String> {
 
 fn local_capabilities() -> Capabilities {
     Capabilities {
+        runtime: Runtime::from_env(),
         own_servers: true,
         jwt_secret: Some(TEST_JWT_SECRET.to_owned()),
     }
@@ -123,28 +209,78 @@ impl OwnServer {
     /// Kills the server with `SIGKILL`, as a crash would: no graceful shutdown. To start it again
     /// on the same data, start both with the same `ALLEATO_DATA_DIR` in their settings.
     pub fn crash(mut self) {
-        let pid = libc::pid_t::try_from(self.process.child.id()).expect("a pid fits pid_t");
-        // SAFETY: signalling our own child, which cannot have been reaped before the `wait` below,
-        // so the pid still names it.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-        let _ = self.process.child.wait();
+        self.process.kill_group();
     }
 }
 
-/// A running `alleato` child process with its temporary data directory.
+/// A running server (the `alleato` binary, or `scripts/worker` with wrangler and workerd) in a
+/// process group of its own, with its temporary directory.
 struct ServerProcess {
     child: Child,
     base_url: String,
+    killed: bool,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
     _dir: TempDir,
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill_group();
+    }
+}
+
+/// How a server of the runtime under test is started.
+enum Launcher {
+    /// The release binary at this path.
+    Native(PathBuf),
+    /// `scripts/worker` serving the prebuilt Worker.
+    Cloudflare(PathBuf),
+}
+
+impl Launcher {
+    fn for_runtime(runtime: Runtime) -> Result<Self, String> {
+        match runtime {
+            Runtime::Native => binary_path().map(Self::Native),
+            Runtime::Cloudflare => {
+                let script = workspace_dir().join("scripts").join("worker");
+                if script.is_file() {
+                    Ok(Self::Cloudflare(script))
+                } else {
+                    Err(format!("{} is missing", script.display()))
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Native(bin) => bin.display().to_string(),
+            Self::Cloudflare(script) => format!("the Worker ({})", script.display()),
+        }
+    }
+
+    /// The command serving on `port` with its data in `data_dir`.
+    fn command(&self, port: u16, data_dir: &std::path::Path) -> Command {
+        match self {
+            Self::Native(bin) => {
+                let mut command = Command::new(bin);
+                command
+                    .env("ALLEATO_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("ALLEATO_DATA_DIR", data_dir);
+                command
+            }
+            Self::Cloudflare(script) => {
+                let mut command = Command::new("bash");
+                command
+                    .arg(script)
+                    .arg("--no-build")
+                    .arg("--port")
+                    .arg(port.to_string())
+                    .arg("--state")
+                    .arg(data_dir);
+                command
+            }
+        }
     }
 }
 
@@ -181,7 +317,7 @@ fn free_port() -> Result<u16, String> {
 
 impl ServerProcess {
     fn start(extra_env: &[(&str, &str)]) -> Result<Self, String> {
-        let bin = binary_path()?;
+        let bin = Launcher::for_runtime(Runtime::from_env())?;
         // The free port is released before the server binds it, so another process may take it
         // in between: start again on a new port when the server dies early.
         let mut last_error = String::new();
@@ -195,45 +331,53 @@ impl ServerProcess {
         Err(last_error)
     }
 
-    fn start_once(bin: &PathBuf, extra_env: &[(&str, &str)]) -> Result<Self, StartError> {
+    fn start_once(bin: &Launcher, extra_env: &[(&str, &str)]) -> Result<Self, StartError> {
         let port = free_port().map_err(StartError::Fatal)?;
         let dir = tempfile::Builder::new()
             .prefix("alleato-contract-")
             .tempdir()
             .map_err(|e| StartError::Fatal(format!("cannot create a temporary directory: {e}")))?;
-        let data_dir = dir.path().join("data");
-        std::fs::create_dir(&data_dir).map_err(|e| StartError::Fatal(format!("cannot create the data dir: {e}")))?;
+        // A test that restarts a server on the same data names the directory itself.
+        let data_dir = match extra_env.iter().find(|(k, _)| *k == "ALLEATO_DATA_DIR") {
+            Some((_, dir)) => PathBuf::from(dir),
+            None => dir.path().join("data"),
+        };
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| StartError::Fatal(format!("cannot create the data dir: {e}")))?;
         let log_path = dir.path().join("server.log");
         let log = File::create(&log_path).map_err(|e| StartError::Fatal(format!("cannot create the log: {e}")))?;
         let log_err = log
             .try_clone()
             .map_err(|e| StartError::Fatal(format!("cannot clone the log: {e}")))?;
 
-        let mut command = Command::new(bin);
+        let mut command = bin.command(port, &data_dir);
         // Only the settings below, whatever the developer's shell exports.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("ALLEATO_") {
                 command.env_remove(key);
             }
         }
+        // Its own process group, so that the whole of it (wrangler and workerd too) is killed.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
-            .env("ALLEATO_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ALLEATO_DATA_DIR", &data_dir)
             .env("ALLEATO_JWT_SECRET", TEST_JWT_SECRET)
             .env("ALLEATO_RATE_LIMIT_PER_MINUTE", "1000000")
             .env("ALLEATO_AUTH_RATE_LIMIT_PER_MINUTE", "1000000")
             .env("ALLEATO_CORS_ORIGINS", ALLOWED_ORIGIN)
             .env("ALLEATO_LOG", "warn");
         for (key, value) in extra_env {
-            command.env(key, value);
+            if *key != "ALLEATO_DATA_DIR" {
+                command.env(key, value);
+            }
         }
         command.stdin(Stdio::null()).stdout(log).stderr(log_err);
         let child = command
             .spawn()
-            .map_err(|e| StartError::Fatal(format!("cannot start {}: {e}", bin.display())))?;
+            .map_err(|e| StartError::Fatal(format!("cannot start {}: {e}", bin.name())))?;
         let mut process = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
+            killed: false,
             _dir: dir,
         };
 
@@ -243,7 +387,7 @@ impl ServerProcess {
             if let Ok(Some(status)) = process.child.try_wait() {
                 return Err(StartError::Exited(format!(
                     "the server {} exited with {status} before becoming healthy; its output:\n{}",
-                    bin.display(),
+                    bin.name(),
                     read_log(&log_path)
                 )));
             }
@@ -251,17 +395,32 @@ impl ServerProcess {
                 return Ok(process);
             }
             if Instant::now() > deadline {
-                let _ = process.child.kill();
-                let _ = process.child.wait();
+                process.kill_group();
                 return Err(StartError::Fatal(format!(
                     "the server {} did not answer GET /health with 200 within {}s; its output:\n{}",
-                    bin.display(),
+                    bin.name(),
                     STARTUP_TIMEOUT.as_secs(),
                     read_log(&log_path)
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl ServerProcess {
+    /// Kills the whole process group with `SIGKILL`, as a crash would, and reaps the child.
+    fn kill_group(&mut self) {
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
+        // SAFETY: signalling the process group our child leads (`process_group(0)`); the child is
+        // not reaped before the `wait` below, so its pid, and so the group id, still names it.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
     }
 }
 
