@@ -244,7 +244,7 @@ pub struct MessagePorts {
     pub rng: Arc<dyn Rng>,
 }
 
-use crate::memory::lock;
+use crate::sync::lock;
 
 impl MessageService {
     /// The service over its ports.
