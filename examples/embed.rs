@@ -91,6 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(EchoModel::new(Arc::new(Tokio), Duration::from_millis(50))),
     );
 
+    let hub = Arc::new(MemoryStreamHub::new(clock.clone()));
     let auth = AuthService::new(
         store.clone(),
         cache.clone(),
@@ -102,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let chats = Arc::new(ChatService::new(
         store.clone(),
+        hub.clone(),
         catalog.clone(),
         clock.clone(),
         rng.clone(),
@@ -113,7 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             messages: store.clone(),
             usage: store.clone(),
             users: store.clone(),
-            hub: Arc::new(MemoryStreamHub::new(clock.clone())),
+            hub,
             model: Arc::new(model),
             cache,
             spawner: Arc::new(Tokio),

@@ -271,6 +271,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
     ));
     let chats = Arc::new(ChatService::new(
         store.clone(),
+        hub.clone(),
         catalog.clone(),
         clock.clone(),
         rng.clone(),

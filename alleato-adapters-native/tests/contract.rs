@@ -36,7 +36,7 @@ mod memory_cache_and_counters {
 
     use alleato_core::Timestamp;
     use alleato_core::memory::{ManualClock, MemoryCache, MemoryCounters};
-    use alleato_core::testing;
+    use alleato_core::testing::ports as testing;
 
     fn clock() -> Arc<ManualClock> {
         Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)))
@@ -65,7 +65,7 @@ mod sqlite_cache {
     use alleato_core::Timestamp;
     use alleato_core::memory::ManualClock;
     use alleato_core::ports::KvCache;
-    use alleato_core::testing;
+    use alleato_core::testing::ports as testing;
 
     fn clock() -> Arc<ManualClock> {
         Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)))
@@ -138,7 +138,7 @@ mod layered_cache {
     use alleato_core::cache::LayeredCache;
     use alleato_core::memory::{ManualClock, MemoryCache};
     use alleato_core::ports::KvCache;
-    use alleato_core::testing;
+    use alleato_core::testing::ports as testing;
 
     fn layered(store: &SqliteStore, clock: &Arc<ManualClock>) -> LayeredCache {
         LayeredCache::new(

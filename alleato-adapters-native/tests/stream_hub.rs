@@ -14,7 +14,7 @@ use alleato_core::id::ChatId;
 use alleato_core::memory::ManualClock;
 use alleato_core::ports::Clock;
 use alleato_core::streams::{EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus};
-use alleato_core::testing_streams::{stream_chat, stream_owner};
+use alleato_core::testing::streams::{stream_chat, stream_owner};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use tempfile::TempDir;

@@ -15,12 +15,9 @@ pub mod ports;
 pub mod signal;
 pub mod store;
 pub mod streams;
+mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing_messages;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing_streams;
 pub mod time;
 pub mod validation;
 

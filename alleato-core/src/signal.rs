@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crate::memory::lock;
+use crate::sync::lock;
 
 /// A flag that starts unset and can be set once; [`Signal::wait`] completes when it is set.
 #[derive(Debug, Clone, Default)]

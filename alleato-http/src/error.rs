@@ -230,6 +230,7 @@ impl From<ChatError> for ApiError {
             ChatError::NotFound(id) => Self::not_found(format!("chat {id} not found")),
             ChatError::Forbidden(id) => Self::forbidden(format!("only the owner can change chat {id}")),
             ChatError::Store(e) => e.into(),
+            ChatError::Stream(e) => e.into(),
             other => Self::internal(&other),
         }
     }

@@ -7,6 +7,7 @@ use crate::models::ModelCatalog;
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Clock, Rng};
 use crate::store::StoreError;
+use crate::streams::{StreamError, StreamHub};
 use crate::validation::{FieldError, Validator};
 
 /// The fields of a new chat, as the client sent them.
@@ -39,11 +40,15 @@ pub enum ChatError {
     /// Storage failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The stream hub failed (deleting a chat's streams).
+    #[error(transparent)]
+    Stream(StreamError),
 }
 
 /// Creating, reading, changing, deleting and listing chats.
 pub struct ChatService {
     chats: Arc<dyn ChatStore>,
+    hub: Arc<dyn StreamHub>,
     catalog: Arc<ModelCatalog>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
@@ -53,12 +58,14 @@ impl ChatService {
     /// The service over its ports.
     pub fn new(
         chats: Arc<dyn ChatStore>,
+        hub: Arc<dyn StreamHub>,
         catalog: Arc<ModelCatalog>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Self {
         Self {
             chats,
+            hub,
             catalog,
             clock,
             rng,
@@ -143,13 +150,15 @@ impl ChatService {
         Ok(chat)
     }
 
-    /// Deletes a chat the caller owns, with everything in it.
+    /// Deletes a chat the caller owns with everything in it, and ends its streams: a
+    /// generation running in it stops, and every follower gets the end.
     ///
     /// # Errors
-    /// As [`ChatService::owned`].
+    /// As [`ChatService::owned`]; `Stream` when the hub fails to end the chat's streams.
     pub async fn delete(&self, owner: UserId, id: ChatId) -> Result<(), ChatError> {
         self.owned(owner, id).await?;
-        self.chats.delete_chat(id).await.map_err(|e| not_found_as(e, id))
+        self.chats.delete_chat(id).await.map_err(|e| not_found_as(e, id))?;
+        self.hub.delete_chat_streams(id).await.map_err(ChatError::Stream)
     }
 
     /// One page of the owner's chats, newest activity first, optionally searched by `q`.

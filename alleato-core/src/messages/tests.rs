@@ -110,6 +110,7 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
     );
     let chats = Arc::new(ChatService::new(
         store.clone(),
+        hub.clone(),
         catalog.clone(),
         clock.clone(),
         rng.clone(),

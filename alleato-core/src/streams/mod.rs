@@ -1,7 +1,6 @@
 //! Streams: append-only event logs with live followers and replay from any sequence number.
 
 mod log;
-pub(crate) mod memory_hub;
 mod port;
 mod service;
 

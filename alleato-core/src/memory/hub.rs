@@ -9,10 +9,10 @@ use async_trait::async_trait;
 
 use crate::id::ChatId;
 
-use super::LOG_RETENTION;
-use super::log::EventLog;
-use super::port::{EventStream, StreamError, StreamHub, StreamId, StreamMeta, StreamStatus};
 use crate::ports::Clock;
+use crate::streams::{
+    EventLog, EventStream, LOG_RETENTION, StreamError, StreamHub, StreamId, StreamMeta, StreamStatus,
+};
 use crate::time::Timestamp;
 
 /// How often (in clock time) `create` sweeps the expired streams away by itself.

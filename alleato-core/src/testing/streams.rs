@@ -483,7 +483,7 @@ macro_rules! stream_hub_contract_tests {
             #[tokio::test]
             async fn $name() {
                 let hub = $make;
-                $crate::testing_streams::$name(&hub).await;
+                $crate::testing::streams::$name(&hub).await;
             }
         )*
     };

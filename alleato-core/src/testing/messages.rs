@@ -462,7 +462,7 @@ macro_rules! message_store_contract_tests {
             #[tokio::test]
             async fn $name() {
                 let store = $make;
-                $crate::testing_messages::$name(&store).await;
+                $crate::testing::messages::$name(&store).await;
             }
         )*
     };

@@ -272,7 +272,7 @@ macro_rules! store_contract_tests {
             #[tokio::test]
             async fn $name() {
                 let store = $make;
-                $crate::testing::$name(&store).await;
+                $crate::testing::ports::$name(&store).await;
             }
         )*
     };

@@ -1,10 +1,7 @@
-//! In-memory adapters of every port: for unit tests, for embedding, and as the native server's
-//! in-process cache and counters. Nothing here survives a restart.
+//! Users, chats, messages, votes and usage in memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
@@ -16,70 +13,8 @@ use crate::messages::{
     DailyUsage, Message, MessageListQuery, MessageStatus, MessageStore, Role, Turn, UsageStore, Vote,
 };
 use crate::page::{Cursor, Limit};
-use crate::ports::{CacheError, Clock, CounterValue, Counters, KvCache, Rng};
 use crate::store::StoreError;
-use crate::time::Timestamp;
-
-pub use crate::streams::memory_hub::MemoryStreamHub;
-
-/// Locks a mutex, going on past a poisoned one. Shared by every in-memory structure of the core.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave these maps half-changed in a way that matters
-    // more than refusing all further requests would.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// A clock showing `start`.
-    pub fn new(start: Timestamp) -> Self {
-        Self(AtomicI64::new(start.as_millis()))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(duration_millis(by), Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
-    }
-}
-
-/// A deterministic random source (SplitMix64). Not for production secrets.
-#[derive(Debug)]
-pub struct SeededRng(AtomicU64);
-
-impl SeededRng {
-    /// A source that yields the same bytes for the same seed.
-    pub fn new(seed: u64) -> Self {
-        Self(AtomicU64::new(seed))
-    }
-}
-
-impl Rng for SeededRng {
-    fn fill(&self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(8) {
-            let mut z = self
-                .0
-                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-                .wrapping_add(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
-        }
-    }
-}
+use crate::sync::lock;
 
 /// Users and chats in memory.
 #[derive(Debug, Default)]
@@ -385,107 +320,5 @@ impl UsageStore for MemoryStore {
 
     async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError> {
         Ok(lock(&self.inner).usage.get(&(user, day)).copied().unwrap_or_default())
-    }
-}
-
-/// A TTL key-value cache in memory, timed by a [`Clock`].
-pub struct MemoryCache {
-    clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<String, (Vec<u8>, Timestamp)>>,
-}
-
-impl MemoryCache {
-    /// An empty cache.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Drops every expired entry; call it now and then to bound memory.
-    pub fn purge_expired(&self) {
-        let now = self.clock.now();
-        lock(&self.entries).retain(|_, (_, expires)| *expires > now);
-    }
-}
-
-#[async_trait]
-impl KvCache for MemoryCache {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let now = self.clock.now();
-        let mut entries = lock(&self.entries);
-        match entries.get(key) {
-            Some((v, expires)) if *expires > now => Ok(Some(v.clone())),
-            Some(_) => {
-                entries.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        let expires = self.clock.now().plus_millis(duration_millis(ttl));
-        lock(&self.entries).insert(key.to_owned(), (value.to_vec(), expires));
-        Ok(())
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        lock(&self.entries).remove(key);
-        Ok(())
-    }
-}
-
-/// Exact fixed-window counters in memory, timed by a [`Clock`].
-pub struct MemoryCounters {
-    clock: Arc<dyn Clock>,
-    counters: Mutex<HashMap<String, CounterValue>>,
-}
-
-impl MemoryCounters {
-    /// No counters yet.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            counters: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Drops every counter whose window has passed.
-    pub fn purge_expired(&self) {
-        let now = self.clock.now();
-        lock(&self.counters).retain(|_, c| c.resets_at > now);
-    }
-}
-
-#[async_trait]
-impl Counters for MemoryCounters {
-    async fn increment(&self, key: &str, by: u64, window: Duration) -> Result<CounterValue, CacheError> {
-        let now = self.clock.now();
-        let mut counters = lock(&self.counters);
-        let c = counters.entry(key.to_owned()).or_insert(CounterValue {
-            total: 0,
-            resets_at: now,
-        });
-        if c.resets_at <= now {
-            *c = CounterValue {
-                total: 0,
-                resets_at: now.plus_millis(duration_millis(window)),
-            };
-        }
-        c.total = c.total.saturating_add(by);
-        Ok(*c)
-    }
-
-    async fn get(&self, key: &str) -> Result<CounterValue, CacheError> {
-        let now = self.clock.now();
-        Ok(match lock(&self.counters).get(key) {
-            Some(c) if c.resets_at > now => *c,
-            _ => CounterValue {
-                total: 0,
-                resets_at: now,
-            },
-        })
     }
 }

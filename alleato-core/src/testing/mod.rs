@@ -1,0 +1,6 @@
+//! Port contract suites: one async function per behaviour, in one place, run by every adapter's
+//! tests.
+
+pub mod messages;
+pub mod ports;
+pub mod streams;
