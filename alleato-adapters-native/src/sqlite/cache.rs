@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::store::{corrupt, map_error, query_one};
-use super::{ADAPTER, SqliteStore, sql};
+use alleato_sql as sql;
+
+use super::{ADAPTER, SqliteStore};
 
 /// How many expired entries one purge statement deletes at most.
 const PURGE_CHUNK: i64 = 512;

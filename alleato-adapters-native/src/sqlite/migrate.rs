@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::sql;
+use alleato_sql as sql;
 
 /// One schema migration: a file of `migrations/` at the repository root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,6 @@
 mod cache;
 mod migrate;
 mod pool;
-mod sql;
 mod store;
 mod streams;
 
@@ -31,7 +30,7 @@ pub use streams::SqliteStreamHub;
 /// The adapter name in [`StoreError::Backend`].
 const ADAPTER: &str = "sqlite";
 
-/// Prepared statements kept per connection: every statement of `sql.rs` fits.
+/// Prepared statements kept per connection: every statement of `alleato_sql` fits.
 const STATEMENT_CACHE: usize = 64;
 
 /// How to open an [`SqliteStore`].

@@ -16,7 +16,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, Row, ToSql, params};
 use uuid::Uuid;
 
-use super::{ADAPTER, SqliteStore, sql};
+use alleato_sql as sql;
+
+use super::{ADAPTER, SqliteStore};
 
 /// A UUID bound as lower-case hyphenated text without allocating. That text sorts like the
 /// UUID's bytes, so `ORDER BY id` and `(updated_at, id) < (?, ?)` agree with `Uuid`'s `Ord`.

@@ -44,7 +44,9 @@ use uuid::Uuid;
 
 use super::pool::{Outcome, Written, copy_error};
 use super::store::{UuidText, corrupt, integer, map_error, optional_text, query_one, text, uuid};
-use super::{ADAPTER, SqliteStore, sql};
+use alleato_sql as sql;
+
+use super::{ADAPTER, SqliteStore};
 
 /// How many closed streams one purge statement deletes at most.
 const PURGE_CHUNK: i64 = 256;

@@ -1,8 +1,5 @@
-//! Every SQL statement of the SQLite store, once, with numbered `?N` parameters.
-//!
-//! The text is valid on Cloudflare D1 as well (also SQLite): no `PRAGMA`, no interactive
-//! transactions, and each write is one statement. Ids are bound as lower-case hyphenated UUID
-//! text, timestamps as INTEGER milliseconds.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 /// The columns of `users`, in the order the store reads them.
 macro_rules! user_columns {
@@ -21,39 +18,39 @@ macro_rules! chat_columns {
 // ---- migrations -------------------------------------------------------------------------------
 
 /// Wrangler's D1 migrations ledger, byte for byte, so one database can be migrated by either.
-pub(crate) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(\
+pub const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS d1_migrations(\
 id INTEGER PRIMARY KEY AUTOINCREMENT, \
 name TEXT UNIQUE, \
 applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)";
 
 /// `?1` name → 1 when that migration is recorded, else 0.
-pub(crate) const MIGRATION_APPLIED: &str = "SELECT EXISTS (SELECT 1 FROM d1_migrations WHERE name = ?1)";
+pub const MIGRATION_APPLIED: &str = "SELECT EXISTS (SELECT 1 FROM d1_migrations WHERE name = ?1)";
 
 /// Every recorded migration name, oldest first.
-pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT name FROM d1_migrations ORDER BY id";
+pub const APPLIED_MIGRATIONS: &str = "SELECT name FROM d1_migrations ORDER BY id";
 
 /// `?1` name: records a migration as applied.
-pub(crate) const RECORD_MIGRATION: &str = "INSERT INTO d1_migrations (name) VALUES (?1)";
+pub const RECORD_MIGRATION: &str = "INSERT INTO d1_migrations (name) VALUES (?1)";
 
 // ---- users ------------------------------------------------------------------------------------
 
 /// `?1` id, `?2` email, `?3` name, `?4` kind, `?5` password hash, `?6` daily limit,
 /// `?7` created at.
-pub(crate) const INSERT_USER: &str = concat!(
+pub const INSERT_USER: &str = concat!(
     "INSERT INTO users (",
     user_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 );
 
 /// `?1` id.
-pub(crate) const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
+pub const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
 
 /// `?1` normalised email.
-pub(crate) const USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = ?1");
+pub const USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = ?1");
 
 /// `?1` id, `?2` email, `?3` name, `?4` password hash. Checking "is a guest" and changing it
 /// is one statement (D1 has no interactive transactions): 0 rows changed means no such guest.
-pub(crate) const UPGRADE_GUEST: &str = "UPDATE users \
+pub const UPGRADE_GUEST: &str = "UPDATE users \
 SET kind = 'regular', email = ?2, name = ?3, password_hash = ?4 \
 WHERE id = ?1 AND kind = 'guest'";
 
@@ -61,28 +58,27 @@ WHERE id = ?1 AND kind = 'guest'";
 
 /// `?1` id, `?2` owner, `?3` title, `?4` visibility, `?5` model, `?6` created at,
 /// `?7` updated at.
-pub(crate) const INSERT_CHAT: &str = concat!(
+pub const INSERT_CHAT: &str = concat!(
     "INSERT INTO chats (",
     chat_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 );
 
 /// `?1` id.
-pub(crate) const CHAT_BY_ID: &str = concat!("SELECT ", chat_columns!(), " FROM chats WHERE id = ?1");
+pub const CHAT_BY_ID: &str = concat!("SELECT ", chat_columns!(), " FROM chats WHERE id = ?1");
 
 /// `?1` id, `?2` title, `?3` visibility, `?4` model, `?5` updated at.
-pub(crate) const UPDATE_CHAT: &str =
-    "UPDATE chats SET title = ?2, visibility = ?3, model = ?4, updated_at = ?5 WHERE id = ?1";
+pub const UPDATE_CHAT: &str = "UPDATE chats SET title = ?2, visibility = ?3, model = ?4, updated_at = ?5 WHERE id = ?1";
 
 /// `?1` id. What a chat owns goes with it through `ON DELETE CASCADE`.
-pub(crate) const DELETE_CHAT: &str = "DELETE FROM chats WHERE id = ?1";
+pub const DELETE_CHAT: &str = "DELETE FROM chats WHERE id = ?1";
 
 // The four chat-list shapes are separate statements rather than one with optional parameters
 // (`?3 IS NULL OR …`), so that the planner turns each cursor into a range of the
 // `chats_by_owner_recency` index instead of a scan.
 
 /// `?1` owner, `?2` limit.
-pub(crate) const LIST_CHATS: &str = concat!(
+pub const LIST_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
     " FROM chats WHERE user_id = ?1",
@@ -90,7 +86,7 @@ pub(crate) const LIST_CHATS: &str = concat!(
 );
 
 /// `?1` owner, `?2` limit, `?3` cursor time, `?4` cursor id.
-pub(crate) const LIST_CHATS_AFTER: &str = concat!(
+pub const LIST_CHATS_AFTER: &str = concat!(
     "SELECT ",
     chat_columns!(),
     " FROM chats WHERE user_id = ?1 AND (updated_at, id) < (?3, ?4)",
@@ -101,7 +97,7 @@ pub(crate) const LIST_CHATS_AFTER: &str = concat!(
 // probe is a range of `messages_by_chat`).
 
 /// `?1` owner, `?2` limit, `?3` `LIKE` pattern escaped with `\`.
-pub(crate) const SEARCH_CHATS: &str = concat!(
+pub const SEARCH_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
     " FROM chats c WHERE user_id = ?1",
@@ -112,7 +108,7 @@ pub(crate) const SEARCH_CHATS: &str = concat!(
 
 /// `?1` owner, `?2` limit, `?3` cursor time, `?4` cursor id, `?5` `LIKE` pattern escaped
 /// with `\`.
-pub(crate) const SEARCH_CHATS_AFTER: &str = concat!(
+pub const SEARCH_CHATS_AFTER: &str = concat!(
     "SELECT ",
     chat_columns!(),
     " FROM chats c WHERE user_id = ?1 AND (updated_at, id) < (?3, ?4)",
@@ -131,59 +127,58 @@ macro_rules! stream_columns {
 }
 
 /// `?1` id, `?2` owner, `?3` chat or NULL, `?4` created at. Streams start open.
-pub(crate) const INSERT_STREAM: &str =
+pub const INSERT_STREAM: &str =
     "INSERT INTO streams (id, user_id, chat_id, status, created_at) VALUES (?1, ?2, ?3, 'open', ?4)";
 
 /// `?1` id.
-pub(crate) const STREAM_BY_ID: &str = concat!("SELECT ", stream_columns!(), " FROM streams WHERE id = ?1");
+pub const STREAM_BY_ID: &str = concat!("SELECT ", stream_columns!(), " FROM streams WHERE id = ?1");
 
 /// `?1` id → its status and the sequence number its next event gets.
-pub(crate) const STREAM_STATE: &str = "SELECT status, \
+pub const STREAM_STATE: &str = "SELECT status, \
 (SELECT COALESCE(MAX(seq) + 1, 0) FROM stream_events WHERE stream_id = ?1) \
 FROM streams WHERE id = ?1";
 
 /// Streams still open: at start-up, those a crash left open.
-pub(crate) const OPEN_STREAMS: &str = concat!(
+pub const OPEN_STREAMS: &str = concat!(
     "SELECT ",
     stream_columns!(),
     " FROM streams WHERE status = 'open' ORDER BY created_at, id"
 );
 
 /// `?1` id, `?2` closed at. 0 rows changed: no such open stream.
-pub(crate) const CLOSE_STREAM: &str =
-    "UPDATE streams SET status = 'closed', closed_at = ?2 WHERE id = ?1 AND status = 'open'";
+pub const CLOSE_STREAM: &str = "UPDATE streams SET status = 'closed', closed_at = ?2 WHERE id = ?1 AND status = 'open'";
 
 /// `?1` id. Its events go with it through `ON DELETE CASCADE`.
-pub(crate) const DELETE_STREAM: &str = "DELETE FROM streams WHERE id = ?1";
+pub const DELETE_STREAM: &str = "DELETE FROM streams WHERE id = ?1";
 
 /// `?1` stream, `?2` sequence number, `?3` data.
-pub(crate) const INSERT_STREAM_EVENT: &str = "INSERT INTO stream_events (stream_id, seq, data) VALUES (?1, ?2, ?3)";
+pub const INSERT_STREAM_EVENT: &str = "INSERT INTO stream_events (stream_id, seq, data) VALUES (?1, ?2, ?3)";
 
 /// `?1` stream, `?2` the sequence number to start after (-1 for all).
-pub(crate) const STREAM_EVENTS_AFTER: &str =
+pub const STREAM_EVENTS_AFTER: &str =
     "SELECT seq, data FROM stream_events WHERE stream_id = ?1 AND seq > ?2 ORDER BY seq";
 
 /// `?1` cut-off time, `?2` how many at most: deletes closed streams (and their events)
 /// closed at or before the cut-off. Run repeatedly until fewer than `?2` go, so that one purge
 /// never holds the write lock for long.
-pub(crate) const PURGE_CLOSED_STREAMS: &str = "DELETE FROM streams WHERE id IN \
+pub const PURGE_CLOSED_STREAMS: &str = "DELETE FROM streams WHERE id IN \
 (SELECT id FROM streams WHERE status = 'closed' AND closed_at <= ?1 LIMIT ?2)";
 
 // ---- cache ------------------------------------------------------------------------------------
 
 /// `?1` key, `?2` now → the value, unless absent or expired (`expires_at <= ?2`).
-pub(crate) const CACHE_GET: &str = "SELECT value FROM kv_cache WHERE key = ?1 AND expires_at > ?2";
+pub const CACHE_GET: &str = "SELECT value FROM kv_cache WHERE key = ?1 AND expires_at > ?2";
 
 /// `?1` key, `?2` value, `?3` expires at: inserts or replaces the entry.
-pub(crate) const CACHE_PUT: &str = "INSERT INTO kv_cache (key, value, expires_at) VALUES (?1, ?2, ?3) \
+pub const CACHE_PUT: &str = "INSERT INTO kv_cache (key, value, expires_at) VALUES (?1, ?2, ?3) \
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
 
 /// `?1` key.
-pub(crate) const CACHE_DELETE: &str = "DELETE FROM kv_cache WHERE key = ?1";
+pub const CACHE_DELETE: &str = "DELETE FROM kv_cache WHERE key = ?1";
 
 /// `?1` now, `?2` how many at most: deletes entries expired at `?1`. Run repeatedly until fewer
 /// than `?2` go, so that one purge never holds the write lock for long.
-pub(crate) const PURGE_EXPIRED_CACHE: &str = "DELETE FROM kv_cache WHERE key IN \
+pub const PURGE_EXPIRED_CACHE: &str = "DELETE FROM kv_cache WHERE key IN \
 (SELECT key FROM kv_cache WHERE expires_at <= ?1 LIMIT ?2)";
 
 // ---- messages ---------------------------------------------------------------------------------
@@ -198,32 +193,32 @@ macro_rules! message_columns {
 /// `?1` id, `?2` chat, `?3` role, `?4` parts JSON, `?5` text, `?6` status, `?7` model,
 /// `?8` input tokens, `?9` output tokens, `?10` stream, `?11` created at. Inserts nothing
 /// (0 rows) when the chat does not exist; D1 runs it in one batch with [`BUMP_CHAT`].
-pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+pub const INSERT_MESSAGE: &str = "INSERT INTO messages \
 (id, chat_id, role, parts, text, status, model, input_tokens, output_tokens, stream_id, created_at) \
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
 WHERE EXISTS (SELECT 1 FROM chats WHERE id = ?2)";
 
 /// `?1` chat, `?2` a message's time: moves the chat's `updated_at` up to it, never back.
-pub(crate) const BUMP_CHAT: &str = "UPDATE chats SET updated_at = MAX(updated_at, ?2) WHERE id = ?1";
+pub const BUMP_CHAT: &str = "UPDATE chats SET updated_at = MAX(updated_at, ?2) WHERE id = ?1";
 
 /// `?1` id, `?2` parts JSON, `?3` text, `?4` status, `?5` model, `?6` input tokens,
 /// `?7` output tokens. 0 rows changed: no such message.
-pub(crate) const UPDATE_MESSAGE: &str = "UPDATE messages \
+pub const UPDATE_MESSAGE: &str = "UPDATE messages \
 SET parts = ?2, text = ?3, status = ?4, model = ?5, input_tokens = ?6, output_tokens = ?7 \
 WHERE id = ?1";
 
 /// `?1` id.
-pub(crate) const MESSAGE_BY_ID: &str = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
+pub const MESSAGE_BY_ID: &str = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?1");
 
 // As for chat lists, the cursor and no-cursor shapes are separate statements, so that the
 // cursor is a range of the `messages_by_chat` index.
 
-/// `?1` chat, `?2` limit.
 /// `?1` chat, `?2` limit: a model's context, newest first (the caller reverses it).
-pub(crate) const CONTEXT_MESSAGES: &str = "SELECT role, text FROM messages \
+pub const CONTEXT_MESSAGES: &str = "SELECT role, text FROM messages \
 WHERE chat_id = ?1 AND status <> 'streaming' AND text <> '' ORDER BY created_at DESC, id DESC LIMIT ?2";
 
-pub(crate) const LIST_MESSAGES: &str = concat!(
+/// `?1` chat, `?2` limit.
+pub const LIST_MESSAGES: &str = concat!(
     "SELECT ",
     message_columns!(),
     " FROM messages WHERE chat_id = ?1",
@@ -231,7 +226,7 @@ pub(crate) const LIST_MESSAGES: &str = concat!(
 );
 
 /// `?1` chat, `?2` limit, `?3` cursor time, `?4` cursor id.
-pub(crate) const LIST_MESSAGES_BEFORE: &str = concat!(
+pub const LIST_MESSAGES_BEFORE: &str = concat!(
     "SELECT ",
     message_columns!(),
     " FROM messages WHERE chat_id = ?1 AND (created_at, id) < (?3, ?4)",
@@ -239,14 +234,13 @@ pub(crate) const LIST_MESSAGES_BEFORE: &str = concat!(
 );
 
 /// `?1` id. Its votes go with it through `ON DELETE CASCADE`.
-pub(crate) const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = ?1";
+pub const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = ?1";
 
 /// `?1` chat, `?2` cursor time, `?3` cursor id: deletes the chat's messages after the cursor.
-pub(crate) const DELETE_MESSAGES_AFTER: &str =
-    "DELETE FROM messages WHERE chat_id = ?1 AND (created_at, id) > (?2, ?3)";
+pub const DELETE_MESSAGES_AFTER: &str = "DELETE FROM messages WHERE chat_id = ?1 AND (created_at, id) > (?2, ?3)";
 
 /// Messages still streaming, oldest first (through the partial index `messages_streaming`).
-pub(crate) const STREAMING_MESSAGES: &str = concat!(
+pub const STREAMING_MESSAGES: &str = concat!(
     "SELECT ",
     message_columns!(),
     " FROM messages WHERE status = 'streaming' ORDER BY created_at, id"
@@ -257,34 +251,35 @@ pub(crate) const STREAMING_MESSAGES: &str = concat!(
 /// `?1` message, `?2` user, `?3` chat, `?4` kind, `?5` updated at. Inserts or changes nothing
 /// (0 rows) when the message does not exist. (The `WHERE` also keeps SQLite from reading
 /// `ON CONFLICT` as a join constraint.)
-pub(crate) const UPSERT_VOTE: &str = "INSERT INTO votes (message_id, user_id, chat_id, kind, updated_at) \
+pub const UPSERT_VOTE: &str = "INSERT INTO votes (message_id, user_id, chat_id, kind, updated_at) \
 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) \
 ON CONFLICT (message_id, user_id) DO UPDATE SET kind = excluded.kind, updated_at = excluded.updated_at";
 
 /// `?1` chat.
-pub(crate) const VOTES_BY_CHAT: &str = "SELECT message_id, user_id, chat_id, kind, updated_at \
+pub const VOTES_BY_CHAT: &str = "SELECT message_id, user_id, chat_id, kind, updated_at \
 FROM votes WHERE chat_id = ?1 ORDER BY message_id, user_id";
 
 // ---- usage ------------------------------------------------------------------------------------
 
 /// `?1` user, `?2` day → the new message count (one statement: atomic).
-pub(crate) const COUNT_MESSAGE: &str = "INSERT INTO usage_daily (user_id, day, messages) VALUES (?1, ?2, 1) \
+pub const COUNT_MESSAGE: &str = "INSERT INTO usage_daily (user_id, day, messages) VALUES (?1, ?2, 1) \
 ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1 WHERE messages < ?3 RETURNING messages";
 
 /// `?1` user, `?2` day, `?3` input tokens, `?4` output tokens.
-pub(crate) const ADD_TOKENS: &str = "INSERT INTO usage_daily (user_id, day, input_tokens, output_tokens) \
+pub const ADD_TOKENS: &str = "INSERT INTO usage_daily (user_id, day, input_tokens, output_tokens) \
 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, day) DO UPDATE SET \
 input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens";
 
 /// `?1` user, `?2` day.
-pub(crate) const DAILY_USAGE: &str =
+pub const DAILY_USAGE: &str =
     "SELECT messages, input_tokens, output_tokens FROM usage_daily WHERE user_id = ?1 AND day = ?2";
 
 /// A `LIKE` pattern matching titles that contain `text`, with `%`, `_` and the escape
 /// character `\` taken literally.
 ///
 /// SQLite's `LIKE` folds ASCII case only, which is the rule of `SearchText::matches`.
-pub(crate) fn contains_pattern(text: &str) -> String {
+#[must_use]
+pub fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.chars() {
