@@ -4,7 +4,9 @@
 # stops everything it started.
 #
 #   bench/run.sh                      # all scenarios
-#   bench/run.sh list messages        # some of them: list create messages followers first-token
+#   bench/run.sh list messages        # some of them: list history create messages followers first-token
+#   RUNTIMES="native cloudflare" bench/run.sh list history
+#                                     # each scenario on each runtime, one after the other
 #
 # Settings (environment):
 #   DURATION=10s WARMUP=2s            measured time and warm-up of the timed scenarios
@@ -17,6 +19,9 @@
 #   QUIET_WAIT=120                    seconds to wait for the rest of the machine to go idle
 #   SKIP_BUILD=0                      1: use the binaries already built in BIN_DIR
 #   BIN_DIR=target/release            where alleato and alleato-load are
+#   RUNTIMES=native                   native and/or cloudflare (the Worker in local workerd, built
+#                                     by `scripts/worker --build-only`; no memory figures there)
+#   HISTORY=40                        messages in each chat that history reads (20 per page)
 #   SERVER_ENV=""                     extra VAR=value settings for the server, for experiments
 #                                     (e.g. "MALLOC_MMAP_THRESHOLD_=131072"); see docs/performance.md
 set -euo pipefail
@@ -34,11 +39,13 @@ REPEAT=${REPEAT:-1}
 QUIET_WAIT=${QUIET_WAIT:-120}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BIN_DIR=${BIN_DIR:-target/release}
+read -r -a RUNTIME_LIST <<<"${RUNTIMES:-native}"
+HISTORY=${HISTORY:-40}
 read -r -a EXTRA_ENV <<<"${SERVER_ENV:-}"
 
 SCENARIOS=("$@")
 if [ ${#SCENARIOS[@]} -eq 0 ]; then
-    SCENARIOS=(list create messages followers first-token)
+    SCENARIOS=(list history create messages followers first-token)
 fi
 
 if [ "$SKIP_BUILD" != 1 ]; then
@@ -76,12 +83,12 @@ SERVER_PORT=
 
 stop_server() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 1 100); do
             kill -0 "$SERVER_PID" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
     SERVER_PID=
@@ -113,12 +120,26 @@ wait_quiet() {
     done
 }
 
+RUNTIME=native
+# The command that serves on SERVER_PORT with its data in $1, for the current RUNTIME.
+server_command() {
+    case "$RUNTIME" in
+    native) echo "$WORK/alleato" ;;
+    cloudflare) echo "bash scripts/worker --no-build --port $SERVER_PORT --state $1" ;;
+    *) echo "unknown runtime $RUNTIME (native cloudflare)" >&2; exit 64 ;;
+    esac
+}
+
 # start_server NAME [VAR=value…]: a fresh server with the benchmark settings.
 start_server() {
     local name=$1
     shift
     SERVER_PORT=$("$LOAD" free-port)
+    rm -rf "$WORK/data-$name"
     mkdir -p "$WORK/data-$name"
+    local command
+    read -r -a command <<<"$(server_command "$WORK/data-$name")"
+    # A process group of its own (setsid), so that stopping it stops wrangler and workerd too.
     env ALLEATO_LISTEN="127.0.0.1:$SERVER_PORT" \
         ALLEATO_DATA_DIR="$WORK/data-$name" \
         ALLEATO_RATE_LIMIT_PER_MINUTE=100000000 \
@@ -129,14 +150,21 @@ start_server() {
         ALLEATO_LOG=warn \
         "${EXTRA_ENV[@]}" \
         "$@" \
-        "${SERVER_CPU[@]}" "$WORK/alleato" >"$WORK/server-$name.log" 2>&1 &
+        "${SERVER_CPU[@]}" setsid "${command[@]}" >"$WORK/server-$name.log" 2>&1 &
     SERVER_PID=$!
 }
 
 # drive SUBCOMMAND [flags…]: runs the driver against the current server and keeps its lines.
 drive() {
     local out status=0
-    out=$("${DRIVER_CPU[@]}" "$LOAD" "$@" --base-url "http://127.0.0.1:$SERVER_PORT" --server-pid "$SERVER_PID") || status=$?
+    local pid=()
+    # The memory and CPU figures read /proc/<pid>: the binary's own; the Worker's script is not
+    # the process that serves.
+    if [ "$RUNTIME" = native ]; then
+        pid=(--server-pid "$SERVER_PID")
+    fi
+    out=$("${DRIVER_CPU[@]}" "$LOAD" "$@" --base-url "http://127.0.0.1:$SERVER_PORT" "${pid[@]}") || status=$?
+    out=$(echo "$out" | sed -e "s/^\([a-z]\)/[$RUNTIME] \1/" -e "s/^{/{\"runtime\":\"$RUNTIME\",/")
     echo "$out"
     echo "$out" | grep '^{' >>"$RESULTS" || true
     echo "$out" | grep -v '^{' >>"$SUMMARY" || true
@@ -149,17 +177,25 @@ drive() {
 RUNS=()
 for scenario in "${SCENARIOS[@]}"; do
     for _ in $(seq 1 "$REPEAT"); do
-        RUNS+=("$scenario")
+        for runtime in "${RUNTIME_LIST[@]}"; do
+            RUNS+=("$runtime:$scenario")
+        done
     done
 done
 
-for scenario in "${RUNS[@]}"; do
-    echo "== $scenario"
+for run in "${RUNS[@]}"; do
+    RUNTIME=${run%%:*}
+    scenario=${run#*:}
+    echo "== $scenario ($RUNTIME)"
     wait_quiet
     case "$scenario" in
     list)
         start_server list
         drive list --connections "$LIST_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
+        ;;
+    history)
+        start_server history
+        drive list --history "$HISTORY" --connections "$LIST_CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP"
         ;;
     create)
         start_server create
@@ -186,7 +222,7 @@ for scenario in "${RUNS[@]}"; do
         drive first-token --upstream-listen "127.0.0.1:$upstream" --duration "$FIRST_TOKEN_DURATION" --warmup "$WARMUP"
         ;;
     *)
-        echo "unknown scenario $scenario (list create messages followers first-token)" >&2
+        echo "unknown scenario $scenario (list history create messages followers first-token)" >&2
         exit 64
         ;;
     esac
