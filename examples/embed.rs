@@ -10,11 +10,9 @@ use alleato_core::Timestamp;
 use alleato_core::auth::{AccessClaims, Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
 use alleato_core::chats::{ChatService, NewChat};
 use alleato_core::llm::{EchoModel, ModelRouter, Sleeper};
-use alleato_core::memory::{MemoryCache, MemoryStore, MemoryStreamHub};
+use alleato_core::memory::{MemoryCache, MemoryGenerations, MemoryStore, MemoryStreamHub};
 use alleato_core::messages::ui_stream::UiChunk;
-use alleato_core::messages::{
-    MessageConfig, MessagePorts, MessageService, Part, QuotaConfig, SendInput, Spawner, Task, Trigger,
-};
+use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, Part, QuotaConfig, SendInput, Trigger};
 use alleato_core::models::{ModelCatalog, ModelInfo};
 use alleato_core::ports::{Clock, Rng};
 use futures::StreamExt;
@@ -46,14 +44,8 @@ impl Rng for ExampleRng {
     }
 }
 
-/// The host's task runner and timer: tokio here.
+/// The host's timer: tokio here.
 struct Tokio;
-
-impl Spawner for Tokio {
-    fn spawn(&self, task: Task) {
-        tokio::spawn(task);
-    }
-}
 
 #[async_trait::async_trait]
 impl Sleeper for Tokio {
@@ -118,7 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             hub,
             model: Arc::new(model),
             cache,
-            spawner: Arc::new(Tokio),
+            // Generations run as the host's tasks: tokio here.
+            generations: Arc::new(MemoryGenerations::new(|task| {
+                tokio::spawn(task);
+            })),
             catalog,
             clock,
             rng,

@@ -20,7 +20,7 @@ use clap::Parser;
 
 use crate::llm::{OpenAiConfig, OpenAiModel, TokioSleeper};
 use crate::platform::{BlockingHasher, OsRng, SystemClock};
-use crate::spawn::TokioSpawner;
+use crate::spawn::tokio_generations;
 use crate::sqlite::{SqliteCache, SqliteOptions, SqliteStore, SqliteStreamHub};
 
 /// Alleato: the backend of an AI chat application.
@@ -286,7 +286,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
             hub: hub.clone(),
             model,
             cache: cache.clone(),
-            spawner: Arc::new(TokioSpawner),
+            generations: Arc::new(tokio_generations()),
             catalog: catalog.clone(),
             clock: clock.clone(),
             rng: rng.clone(),

@@ -1,14 +1,15 @@
-//! Background tasks on the tokio runtime.
+//! Generations on the tokio runtime.
 
-use alleato_core::messages::Spawner;
+use alleato_core::generations::Task;
+use alleato_core::memory::MemoryGenerations;
 
-/// Spawns generations on the current tokio runtime, detached from the request that started
-/// them: a client going away does not stop its answer.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioSpawner;
+/// Generations of this process, each spawned on the current tokio runtime, detached from the
+/// request that started it: a client going away does not stop its answer.
+pub fn tokio_generations() -> MemoryGenerations {
+    MemoryGenerations::new(spawn)
+}
 
-impl Spawner for TokioSpawner {
-    fn spawn(&self, task: alleato_core::messages::Task) {
-        tokio::spawn(task);
-    }
+/// Spawns `task` on the current tokio runtime and returns at once.
+pub fn spawn(task: Task) {
+    tokio::spawn(task);
 }

@@ -300,3 +300,7 @@ impl UsageStore for TempSqlite {
         self.store.daily_usage(user, day).await
     }
 }
+
+mod tokio_generations {
+    alleato_core::generations_contract_tests!(alleato_adapters_native::spawn::tokio_generations());
+}

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cache;
 pub mod chats;
+pub mod generations;
 pub mod id;
 mod join;
 pub mod llm;

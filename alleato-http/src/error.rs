@@ -2,6 +2,7 @@
 
 use alleato_core::auth::AuthError;
 use alleato_core::chats::ChatError;
+use alleato_core::generations::GenerationError;
 use alleato_core::messages::MessageError;
 use alleato_core::ports::CacheError;
 use alleato_core::store::StoreError;
@@ -247,6 +248,20 @@ impl From<StreamError> for ApiError {
     }
 }
 
+impl From<GenerationError> for ApiError {
+    fn from(e: GenerationError) -> Self {
+        match e {
+            GenerationError::Busy => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "a generation is already running in this chat; stop it or wait for it to finish",
+            ),
+            GenerationError::Unavailable(_) => Self::unavailable(&e),
+            other => Self::internal(&other),
+        }
+    }
+}
+
 impl From<MessageError> for ApiError {
     fn from(e: MessageError) -> Self {
         match e {
@@ -274,6 +289,7 @@ impl From<MessageError> for ApiError {
             MessageError::Store(e) => e.into(),
             MessageError::Stream(e) => e.into(),
             MessageError::Cache(e) => e.into(),
+            MessageError::Generation(e) => e.into(),
             other => Self::internal(&other),
         }
     }
@@ -286,6 +302,7 @@ impl From<StreamUseError> for ApiError {
             StreamUseError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
             StreamUseError::Chat(e) => e.into(),
             StreamUseError::Hub(e) => e.into(),
+            StreamUseError::Generation(e) => e.into(),
             other => Self::internal(&other),
         }
     }

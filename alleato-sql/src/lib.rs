@@ -158,6 +158,16 @@ pub const INSERT_STREAM_EVENT: &str = "INSERT INTO stream_events (stream_id, seq
 pub const STREAM_EVENTS_AFTER: &str =
     "SELECT seq, data FROM stream_events WHERE stream_id = ?1 AND seq > ?2 ORDER BY seq";
 
+/// `?1` stream, `?2` data: appends one event at the next sequence number, computed by the
+/// statement itself, when the stream is open; returns that number (no row: the stream is closed
+/// or absent). For D1, where the hub has no writer of its own to number events.
+pub const APPEND_STREAM_EVENT: &str = "INSERT INTO stream_events (stream_id, seq, data) \
+SELECT ?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM stream_events WHERE stream_id = ?1), ?2 \
+WHERE EXISTS (SELECT 1 FROM streams WHERE id = ?1 AND status = 'open') RETURNING seq";
+
+/// `?1` chat: deletes the chat's streams (and their events).
+pub const DELETE_CHAT_STREAMS: &str = "DELETE FROM streams WHERE chat_id = ?1";
+
 /// `?1` cut-off time, `?2` how many at most: deletes closed streams (and their events)
 /// closed at or before the cut-off. Run repeatedly until fewer than `?2` go, so that one purge
 /// never holds the write lock for long.
@@ -264,6 +274,40 @@ FROM votes WHERE chat_id = ?1 ORDER BY message_id, user_id";
 /// `?1` user, `?2` day → the new message count (one statement: atomic).
 pub const COUNT_MESSAGE: &str = "INSERT INTO usage_daily (user_id, day, messages) VALUES (?1, ?2, 1) \
 ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1 WHERE messages < ?3 RETURNING messages";
+
+// ---- a send's turn as one batch (D1) ----------------------------------------------------------
+//
+// D1 runs a batch as one implicit transaction without letting the caller look at a result in
+// between, so the batch's guards live in the SQL: [`COUNT_TURN`] counts the message and marks the
+// turn (`usage_daily.turn` = the answer's id), and every later statement writes only when that
+// mark is there. A missing chat breaks a foreign key and a taken id a primary key: the statement
+// fails and the whole batch, count included, rolls back.
+
+/// `?1` user, `?2` day, `?3` limit, `?4` the answer's id (the mark), `?5` the message the turn
+/// replaces or NULL → the new message count, or no row when the limit is reached or the message
+/// to replace does not exist (nothing changes then).
+pub const COUNT_TURN: &str = "INSERT INTO usage_daily (user_id, day, messages, turn) \
+SELECT ?1, ?2, 1, ?4 WHERE ?3 > 0 AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages WHERE id = ?5)) \
+ON CONFLICT (user_id, day) DO UPDATE SET messages = messages + 1, turn = excluded.turn \
+WHERE messages < ?3 AND (?5 IS NULL OR EXISTS (SELECT 1 FROM messages WHERE id = ?5)) \
+RETURNING messages";
+
+/// `?1` the message to delete, `?2` user, `?3` day, `?4` the turn's mark.
+pub const DELETE_FOR_TURN: &str = "DELETE FROM messages WHERE id = ?1 \
+AND EXISTS (SELECT 1 FROM usage_daily WHERE user_id = ?2 AND day = ?3 AND turn = ?4)";
+
+/// As [`INSERT_MESSAGE`] (`?1`…`?11`), but without the chat guard (a missing chat breaks the
+/// foreign key and fails the batch) and only under the turn's mark: `?12` user, `?13` day,
+/// `?14` mark.
+pub const INSERT_FOR_TURN: &str = "INSERT INTO messages \
+(id, chat_id, role, parts, text, status, model, input_tokens, output_tokens, stream_id, created_at) \
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+WHERE EXISTS (SELECT 1 FROM usage_daily WHERE user_id = ?12 AND day = ?13 AND turn = ?14)";
+
+/// As [`BUMP_CHAT`] (`?1` chat, `?2` time), only under the turn's mark: `?3` user, `?4` day,
+/// `?5` mark.
+pub const BUMP_CHAT_FOR_TURN: &str = "UPDATE chats SET updated_at = MAX(updated_at, ?2) WHERE id = ?1 \
+AND EXISTS (SELECT 1 FROM usage_daily WHERE user_id = ?3 AND day = ?4 AND turn = ?5)";
 
 /// `?1` user, `?2` day, `?3` input tokens, `?4` output tokens.
 pub const ADD_TOKENS: &str = "INSERT INTO usage_daily (user_id, day, input_tokens, output_tokens) \

@@ -6,12 +6,14 @@ use std::time::Duration;
 mod cache;
 mod clock;
 mod counters;
+mod generations;
 mod hub;
 mod store;
 
 pub use cache::MemoryCache;
 pub use clock::{ManualClock, SeededRng};
 pub use counters::MemoryCounters;
+pub use generations::MemoryGenerations;
 pub use hub::MemoryStreamHub;
 pub use store::MemoryStore;
 

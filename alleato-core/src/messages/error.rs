@@ -1,6 +1,7 @@
 //! The errors of the message use cases.
 
 use crate::chats::ChatError;
+use crate::generations::GenerationError;
 use crate::id::MessageId;
 use crate::llm::LlmError;
 use crate::ports::CacheError;
@@ -44,4 +45,16 @@ pub enum MessageError {
     /// The cache failed.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The generations port failed.
+    #[error(transparent)]
+    Generation(GenerationError),
+}
+
+impl From<GenerationError> for MessageError {
+    fn from(e: GenerationError) -> Self {
+        match e {
+            GenerationError::Busy => Self::Busy,
+            other => Self::Generation(other),
+        }
+    }
 }

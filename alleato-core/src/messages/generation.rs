@@ -1,11 +1,11 @@
 //! The generation job (model → chunks → stream → stored answer), and stopping, resuming and
 //! recovering generations.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use futures_core::Stream;
 
 use super::answer_cache::CachedAnswer;
@@ -13,15 +13,15 @@ use super::error::MessageError;
 use super::model::{Message, MessageStatus, Part};
 use super::port::{MessageStore, UsageStore};
 use super::quota::day_of;
-use super::service::{ChatSlot, MessageService, Running};
+use super::service::MessageService;
 use super::ui_stream::{Metadata, TEXT_ID, UiChunk};
+use crate::generations::{GenerationError, Generations, StopSignal};
 use crate::id::{ChatId, StreamId, UserId};
 use crate::join::{Boxed, join_all};
 use crate::llm::{LlmError, ModelEvent, ModelStream, Usage};
 use crate::ports::{Clock, KvCache};
 use crate::store::StoreError;
 use crate::streams::{EventStream, GenerationProbe, StreamError, StreamHub};
-use crate::sync::lock;
 
 /// Whichever comes first: the next model event, or the stop signal.
 enum Step {
@@ -36,12 +36,10 @@ pub(super) struct Job {
     pub(super) usage: Arc<dyn UsageStore>,
     pub(super) cache: Arc<dyn KvCache>,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) registry: Arc<Mutex<HashMap<StreamId, Running>>>,
+    pub(super) generations: Arc<dyn Generations>,
     pub(super) owner: UserId,
     pub(super) message: Message,
     pub(super) stream_id: StreamId,
-    pub(super) running: Running,
-    pub(super) slot: ChatSlot,
     pub(super) cache_put: Option<(String, Duration)>,
 }
 
@@ -60,7 +58,7 @@ impl Job {
         join_all(appends).await.iter().all(Result::is_ok)
     }
 
-    pub(super) async fn run(self, mut source: ModelStream) {
+    pub(super) async fn run(self, mut source: ModelStream, mut stop: StopSignal) {
         /// Most chunks appended in one batch.
         const BATCH: usize = 64;
         let mut text = String::new();
@@ -76,8 +74,6 @@ impl Job {
             UiChunk::StartStep,
             UiChunk::TextStart { id: TEXT_ID.to_owned() },
         ];
-        let stop = self.running.stop.wait();
-        let mut stop = std::pin::pin!(stop);
         loop {
             // Wait for the next model event (or the stop) only when nothing is waiting to be
             // appended; otherwise take what is already there and append it all at once.
@@ -218,16 +214,15 @@ impl Job {
         join_all(saves).await;
         // The chat is free again before followers see the end: a client that sends its next
         // message on `[DONE]` must not be refused as busy.
-        lock(&self.registry).remove(&self.stream_id);
-        self.slot.release();
+        self.generations.release(self.message.chat_id, self.stream_id).await;
         let _ = self.hub.close(self.stream_id).await;
-        self.running.done.set();
     }
 }
 
+#[async_trait]
 impl GenerationProbe for MessageService {
-    fn is_generating(&self, stream: StreamId) -> bool {
-        MessageService::is_generating(self, stream)
+    async fn is_generating(&self, chat: ChatId, stream: StreamId) -> Result<bool, GenerationError> {
+        self.ports.generations.is_running(chat, stream).await
     }
 }
 
@@ -278,14 +273,13 @@ impl MessageService {
         else {
             return Ok(());
         };
-        let running = message.stream_id.and_then(|s| lock(&self.running).get(&s).cloned());
-        match running {
-            Some(r) => {
-                r.stop.set();
-                r.done.wait().await;
-            }
-            // No task of this process writes it: it was orphaned by a crash.
-            None => self.finish_orphan(message, MessageStatus::Stopped).await?,
+        let stopped = match message.stream_id {
+            Some(stream) => self.ports.generations.stop(chat_id, stream).await?,
+            None => false,
+        };
+        if !stopped {
+            // No generation writes it: it was orphaned by a crash.
+            self.finish_orphan(message, MessageStatus::Stopped).await?;
         }
         Ok(())
     }
@@ -340,10 +334,5 @@ impl MessageService {
             Ok(()) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Whether a generation of this process is writing `stream` now.
-    pub fn is_generating(&self, stream: StreamId) -> bool {
-        lock(&self.running).contains_key(&stream)
     }
 }

@@ -7,7 +7,7 @@ use super::model::{Message, MessageListQuery, MessageStatus, Part, Role, Vote, V
 use super::service::MessageService;
 use super::ui_stream::UiChunk;
 use crate::chats::{Chat, ChatError};
-use crate::id::{ChatId, MessageId, UserId};
+use crate::id::{ChatId, MessageId, StreamId, UserId};
 use crate::page::{Limit, Page, PageRequest};
 use crate::store::StoreError;
 use crate::validation::{FieldError, Validator};
@@ -130,14 +130,21 @@ impl MessageService {
             )]));
         }
         message.parts = parse_user_parts(parts).map_err(MessageError::Validation)?;
-        let _slot = self.claim(message.chat_id)?;
-        self.ports.messages.update_message(&message).await?;
-        let removed = self
-            .ports
-            .messages
-            .delete_messages_after(message.chat_id, message.cursor())
+        // No edit while a generation writes the chat: the claim holds it meanwhile.
+        let chat_id = message.chat_id;
+        let claim = self
+            .claim(chat_id, StreamId::generate(&*self.ports.clock, &*self.ports.rng))
             .await?;
-        Ok((message, removed))
+        let edited = async {
+            self.ports.messages.update_message(&message).await?;
+            self.ports
+                .messages
+                .delete_messages_after(chat_id, message.cursor())
+                .await
+        }
+        .await;
+        claim.release().await;
+        Ok((message, edited?))
     }
 
     /// Deletes a message of the caller's chat.

@@ -19,6 +19,6 @@ pub use model::{
     DailyUsage, Message, MessageListQuery, MessageStatus, Part, QuotaCharge, Role, Turn, Vote, VoteKind,
     parse_user_parts, parts_from_json, parts_to_json,
 };
-pub use port::{MessageStore, Spawner, Task, UsageStore};
+pub use port::{MessageStore, UsageStore};
 pub use send::{Generation, SendInput, Trigger, title_from};
 pub use service::{MessageConfig, MessagePorts, MessageService, QuotaConfig};

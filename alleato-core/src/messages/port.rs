@@ -1,6 +1,3 @@
-use std::future::Future;
-use std::pin::Pin;
-
 use async_trait::async_trait;
 
 use super::model::{DailyUsage, Message, MessageListQuery, Role, Turn, Vote};
@@ -110,14 +107,4 @@ pub trait UsageStore: Send + Sync + 'static {
     /// # Errors
     /// Backend failures only.
     async fn daily_usage(&self, user: UserId, day: i64) -> Result<DailyUsage, StoreError>;
-}
-
-/// A boxed task.
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// Runs a task in the background, beyond the request that started it: generations belong to
-/// the server, not to the connection.
-pub trait Spawner: Send + Sync + 'static {
-    /// Starts `task` and returns at once.
-    fn spawn(&self, task: Task);
 }

@@ -5,15 +5,14 @@ use super::error::MessageError;
 use super::generation::Job;
 use super::model::{Message, MessageStatus, Part, Role, Turn, parse_user_parts};
 use super::quota::quota_exceeded;
-use super::service::{MessageService, Running};
+use super::service::MessageService;
 use crate::chats::{Chat, ChatError, ChatTitle};
 use crate::id::{ChatId, MessageId, StreamId, UserId};
 use crate::join::join2;
-use crate::llm::{CompletionRequest, ModelMessage, ModelRole};
+use crate::llm::{CompletionRequest, ModelMessage, ModelRole, ModelStream};
 use crate::page::Limit;
 use crate::store::StoreError;
 use crate::streams::{EventStream, StreamMeta, StreamStatus};
-use crate::sync::lock;
 use crate::time::Timestamp;
 use crate::validation::{FieldError, Validator};
 
@@ -116,10 +115,35 @@ impl MessageService {
 
         // One generation per chat: the claim is taken before anything is read or written, so
         // concurrent sends cannot both pass.
-        let slot = self.claim(chat_id)?;
+        let stream_id = StreamId::generate(&*self.ports.clock, &*self.ports.rng);
+        let claim = self.claim(chat_id, stream_id).await?;
+        match self.start(owner, chat, input.trigger, parts, model, stream_id).await {
+            Ok((generation, job, source)) => {
+                claim.run(Box::new(move |stop| Box::pin(job.run(source, stop))));
+                Ok(generation)
+            }
+            Err(e) => {
+                claim.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Everything a send does once it holds the chat's claim, up to the job that will run its
+    /// generation.
+    async fn start(
+        &self,
+        owner: UserId,
+        chat: Chat,
+        trigger: Trigger,
+        parts: Vec<Part>,
+        model: String,
+        stream_id: StreamId,
+    ) -> Result<(Generation, Job, ModelStream), MessageError> {
+        let chat_id = chat.id;
         let latest = self.latest(chat_id, 1).await?;
         let last = latest.last();
-        if input.trigger == Trigger::Regenerate && last.is_none() {
+        if trigger == Trigger::Regenerate && last.is_none() {
             return Err(MessageError::Validation(vec![FieldError::new(
                 "trigger",
                 "there is no message to regenerate",
@@ -137,7 +161,7 @@ impl MessageService {
         let limit = self.context_limit();
         let mut user_message = None;
         let mut replaces = None;
-        let mut context = match input.trigger {
+        let mut context = match trigger {
             Trigger::Submit => {
                 let message = Message {
                     id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
@@ -184,15 +208,14 @@ impl MessageService {
             model: model.clone(),
             messages: context,
         };
-        let cache_key = (input.trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero())
-            .then(|| cache_key(&request));
+        let cache_key =
+            (trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero()).then(|| cache_key(&request));
         let cached = match &cache_key {
             Some(key) => self.cached(key).await,
             None => None,
         };
         let cache_hit = cached.is_some();
 
-        let stream_id = StreamId::generate(&*self.ports.clock, &*self.ports.rng);
         let message = Message {
             id: MessageId::generate(&*self.ports.clock, &*self.ports.rng),
             chat_id,
@@ -245,33 +268,29 @@ impl MessageService {
             }
         };
 
-        let running = Running::default();
-        lock(&self.running).insert(stream_id, running.clone());
         let job = Job {
             hub: self.ports.hub.clone(),
             messages: self.ports.messages.clone(),
             usage: self.ports.usage.clone(),
             cache: self.ports.cache.clone(),
             clock: self.ports.clock.clone(),
-            registry: self.running.clone(),
+            generations: self.ports.generations.clone(),
             owner,
             message: message.clone(),
             stream_id,
-            running,
-            slot,
             cache_put: if cache_hit {
                 None
             } else {
                 cache_key.map(|k| (k, self.config.response_cache_ttl))
             },
         };
-        self.ports.spawner.spawn(Box::pin(job.run(source)));
-        Ok(Generation {
+        let generation = Generation {
             stream_id,
             message_id: message.id,
             cache_hit,
             events,
-        })
+        };
+        Ok((generation, job, source))
     }
 
     /// Stores a send's writes (the quota's count, the question, the answer, and the removal of

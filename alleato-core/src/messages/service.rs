@@ -1,22 +1,20 @@
 //! The message service, its ports and settings: what every message use case shares.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::MessageError;
 use super::model::{Message, MessageListQuery};
-use super::port::{MessageStore, Spawner, UsageStore};
+use super::port::{MessageStore, UsageStore};
 use crate::auth::UserStore;
 use crate::chats::{ChatService, ChatStore};
+use crate::generations::{GenerationTask, Generations};
 use crate::id::{ChatId, StreamId};
 use crate::llm::LanguageModel;
 use crate::models::ModelCatalog;
 use crate::page::Limit;
 use crate::ports::{Clock, KvCache, Rng};
-use crate::signal::Signal;
 use crate::streams::StreamHub;
-use crate::sync::lock;
 
 /// Settings of the message use cases.
 #[derive(Debug, Clone, Copy)]
@@ -54,38 +52,47 @@ impl Default for QuotaConfig {
     }
 }
 
-/// A running generation: set `stop` to end it; `done` is set when its message is saved.
-#[derive(Clone, Default)]
-pub(super) struct Running {
-    pub(super) stop: Signal,
-    pub(super) done: Signal,
-}
-
 /// Sending messages and streaming answers, history, edits, votes, export, usage.
 pub struct MessageService {
     pub(super) ports: MessagePorts,
     pub(super) config: MessageConfig,
     pub(super) quotas: QuotaConfig,
-    pub(super) running: Arc<Mutex<HashMap<StreamId, Running>>>,
-    /// Chats with a send in progress: from the start of `send` until its generation ends.
-    pub(super) busy: Arc<Mutex<HashSet<ChatId>>>,
 }
 
-/// A chat's claim on its one generation; released when dropped.
-pub(super) struct ChatSlot {
-    busy: Arc<Mutex<HashSet<ChatId>>>,
-    chat: ChatId,
+/// A chat's claim on its one generation, held from the start of a send until its generation
+/// ends (or for an edit). Whoever holds it releases it; one dropped unreleased (the request
+/// went away mid-way) is released in the background.
+pub(super) struct Claim {
+    generations: Arc<dyn Generations>,
+    pub(super) chat: ChatId,
+    pub(super) stream: StreamId,
+    held: bool,
 }
 
-impl ChatSlot {
-    pub(super) fn release(&self) {
-        lock(&self.busy).remove(&self.chat);
+impl Claim {
+    /// Releases the claim now.
+    pub(super) async fn release(mut self) {
+        self.held = false;
+        self.generations.release(self.chat, self.stream).await;
+    }
+
+    /// Runs the claimed generation; its task releases the claim at its end.
+    pub(super) fn run(mut self, task: GenerationTask) {
+        self.held = false;
+        self.generations.run(self.chat, self.stream, task);
     }
 }
 
-impl Drop for ChatSlot {
+impl Drop for Claim {
     fn drop(&mut self) {
-        self.release();
+        if self.held {
+            let (generations, chat, stream) = (Arc::clone(&self.generations), self.chat, self.stream);
+            self.generations.run(
+                chat,
+                stream,
+                Box::new(move |_| Box::pin(async move { generations.release(chat, stream).await })),
+            );
+        }
     }
 }
 
@@ -107,8 +114,8 @@ pub struct MessagePorts {
     pub model: Arc<dyn LanguageModel>,
     /// The response cache.
     pub cache: Arc<dyn KvCache>,
-    /// Background tasks.
-    pub spawner: Arc<dyn Spawner>,
+    /// Where generations run, one per chat.
+    pub generations: Arc<dyn Generations>,
     /// The models on offer.
     pub catalog: Arc<ModelCatalog>,
     /// Time.
@@ -120,13 +127,7 @@ pub struct MessagePorts {
 impl MessageService {
     /// The service over its ports.
     pub fn new(ports: MessagePorts, config: MessageConfig, quotas: QuotaConfig) -> Self {
-        Self {
-            ports,
-            config,
-            quotas,
-            running: Arc::default(),
-            busy: Arc::default(),
-        }
+        Self { ports, config, quotas }
     }
 
     pub(super) async fn latest(&self, chat_id: ChatId, n: i64) -> Result<Vec<Message>, MessageError> {
@@ -140,14 +141,17 @@ impl MessageService {
         Ok(messages)
     }
 
-    pub(super) fn claim(&self, chat: ChatId) -> Result<ChatSlot, MessageError> {
-        if lock(&self.busy).insert(chat) {
-            Ok(ChatSlot {
-                busy: self.busy.clone(),
-                chat,
-            })
-        } else {
-            Err(MessageError::Busy)
-        }
+    /// Claims the chat's one generation for `stream`.
+    ///
+    /// # Errors
+    /// `Busy` when a generation holds the chat; `Generation` when the port fails.
+    pub(super) async fn claim(&self, chat: ChatId, stream: StreamId) -> Result<Claim, MessageError> {
+        self.ports.generations.claim(chat, stream).await?;
+        Ok(Claim {
+            generations: Arc::clone(&self.ports.generations),
+            chat,
+            stream,
+            held: true,
+        })
     }
 }

@@ -13,20 +13,11 @@ use crate::chats::{ChatService, NewChat};
 use crate::llm::{
     CompletionRequest, ECHO_FAIL_TRIGGER, EchoModel, LanguageModel, LlmError, ModelRouter, ModelStream, Sleeper,
 };
-use crate::memory::{ManualClock, MemoryCache, MemoryStore, MemoryStreamHub, SeededRng};
+use crate::memory::{ManualClock, MemoryCache, MemoryGenerations, MemoryStore, MemoryStreamHub, SeededRng};
 use crate::models::{ModelCatalog, ModelInfo};
 use crate::streams::StreamHub;
 use crate::time::Timestamp;
 use crate::{ChatId, UserId};
-
-/// Runs every spawned generation on a thread of its own.
-struct ThreadSpawner;
-
-impl Spawner for ThreadSpawner {
-    fn spawn(&self, task: Task) {
-        std::thread::spawn(move || block_on(task));
-    }
-}
 
 /// A timer on a thread of its own: the generation's task is not blocked while it waits.
 struct ThreadSleeper;
@@ -125,7 +116,10 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
             hub: hub.clone(),
             model,
             cache: cache.clone(),
-            spawner: Arc::new(ThreadSpawner),
+            // Every generation on a thread of its own.
+            generations: Arc::new(MemoryGenerations::new(|task| {
+                std::thread::spawn(move || block_on(task));
+            })),
             catalog,
             clock: clock.clone(),
             rng: rng.clone(),

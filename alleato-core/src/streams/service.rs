@@ -1,7 +1,10 @@
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use super::port::{EventStream, StreamError, StreamHub, StreamId, StreamMeta, StreamStatus};
 use crate::chats::{ChatError, ChatService};
+use crate::generations::GenerationError;
 use crate::id::{ChatId, UserId};
 use crate::ports::{Clock, Rng};
 
@@ -21,12 +24,19 @@ pub enum StreamUseError {
     /// The hub failed.
     #[error(transparent)]
     Hub(StreamError),
+    /// The generations port failed.
+    #[error(transparent)]
+    Generation(GenerationError),
 }
 
-/// Tells whether a stream is being written by a generation of this server.
+/// Tells whether a stream is being written by a running generation.
+#[async_trait]
 pub trait GenerationProbe: Send + Sync + 'static {
-    /// Whether a generation is appending to `stream` right now.
-    fn is_generating(&self, stream: StreamId) -> bool;
+    /// Whether a generation of `chat` is appending to `stream` right now, wherever it runs.
+    ///
+    /// # Errors
+    /// When the generations backend fails.
+    async fn is_generating(&self, chat: ChatId, stream: StreamId) -> Result<bool, GenerationError>;
 }
 
 /// Client-owned streams: create, follow, append, close. Only the owner may touch a stream.
@@ -100,8 +110,8 @@ impl StreamService {
     /// # Errors
     /// `NotFound`; `Conflict` when the stream is closed or belongs to a running generation.
     pub async fn append(&self, owner: UserId, id: StreamId, data: &str) -> Result<u64, StreamUseError> {
-        self.get(owner, id).await?;
-        if self.generations.is_generating(id) {
+        let meta = self.get(owner, id).await?;
+        if self.is_generating(&meta).await? {
             return Err(StreamUseError::Conflict(
                 "this stream is written by a running generation",
             ));
@@ -114,13 +124,25 @@ impl StreamService {
     /// # Errors
     /// `NotFound`; `Conflict` for a running generation's stream (stop the chat instead).
     pub async fn close(&self, owner: UserId, id: StreamId) -> Result<(), StreamUseError> {
-        self.get(owner, id).await?;
-        if self.generations.is_generating(id) {
+        let meta = self.get(owner, id).await?;
+        if self.is_generating(&meta).await? {
             return Err(StreamUseError::Conflict(
                 "this stream is written by a running generation; stop the chat instead",
             ));
         }
         self.hub.close(id).await.map_err(|e| self.hub_error(id, e))
+    }
+
+    /// Whether a generation writes the stream: only a chat's streams can be a generation's.
+    async fn is_generating(&self, meta: &StreamMeta) -> Result<bool, StreamUseError> {
+        match meta.chat_id {
+            Some(chat) => self
+                .generations
+                .is_generating(chat, meta.id)
+                .await
+                .map_err(StreamUseError::Generation),
+            None => Ok(false),
+        }
     }
 
     fn hub_error(&self, id: StreamId, e: StreamError) -> StreamUseError {
