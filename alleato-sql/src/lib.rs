@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod generations;
+
+pub use generations::*;
+
 /// The columns of `users`, in the order the store reads them.
 macro_rules! user_columns {
     () => {
