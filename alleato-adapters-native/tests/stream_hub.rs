@@ -13,7 +13,9 @@ use alleato_core::chats::ChatStore;
 use alleato_core::id::ChatId;
 use alleato_core::memory::ManualClock;
 use alleato_core::ports::Clock;
-use alleato_core::streams::{EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus};
+use alleato_core::streams::{
+    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus,
+};
 use alleato_core::testing::streams::{stream_chat, stream_owner};
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -72,8 +74,12 @@ impl StreamHub for TempHub {
         self.hub.meta(id).await
     }
 
-    async fn append(&self, id: StreamId, data: &str) -> Result<u64, StreamError> {
+    async fn append(&self, id: StreamId, data: &[String]) -> Result<u64, StreamError> {
         self.hub.append(id, data).await
+    }
+
+    async fn events(&self, id: StreamId, after: Option<u64>) -> Result<Vec<StreamEvent>, StreamError> {
+        self.hub.events(id, after).await
     }
 
     async fn close(&self, id: StreamId) -> Result<(), StreamError> {
@@ -114,7 +120,7 @@ fn events(range: std::ops::Range<u64>) -> Vec<StreamEvent> {
 
 async fn append_all(hub: &SqliteStreamHub, id: StreamId, range: std::ops::Range<u64>) {
     for e in events(range) {
-        assert_eq!(hub.append(id, &e.data).await.unwrap(), e.seq);
+        assert_eq!(hub.append_one(id, &e.data).await.unwrap(), e.seq);
     }
 }
 
@@ -146,6 +152,9 @@ async fn a_reopened_hub_replays_every_event_and_finds_streams_left_open() {
         ..closed.clone()
     };
     assert_eq!(hub.meta(closed.id).await.unwrap(), Some(closed_meta));
+    // Both logs read from the database, without loading the open one.
+    assert_eq!(hub.events(open.id, Some(16)).await.unwrap(), events(17..20));
+    assert_eq!(hub.events(closed.id, None).await.unwrap(), events(0..5));
 
     // The closed stream replays from the database and ends.
     let replay: Vec<StreamEvent> = hub.follow(closed.id, None).await.unwrap().collect().await;
@@ -167,7 +176,7 @@ async fn a_reopened_hub_replays_every_event_and_finds_streams_left_open() {
     assert_eq!(rest, events(21..22));
     let rest: Vec<StreamEvent> = from_15.by_ref().collect().await;
     assert_eq!(rest, events(16..22));
-    assert!(matches!(hub.append(open.id, "{}").await, Err(StreamError::Closed)));
+    assert!(matches!(hub.append_one(open.id, "{}").await, Err(StreamError::Closed)));
 }
 
 #[tokio::test]
@@ -217,7 +226,7 @@ async fn purge_deletes_logs_closed_more_than_24_hours_ago() {
     // Open streams never expire, however old; idle ones leave memory and come back.
     clock.advance(Duration::from_secs(48 * 3600));
     assert_eq!(t.hub.purge_expired().await.unwrap(), 1);
-    assert_eq!(t.hub.append(open.id, "{\"n\":4}").await.unwrap(), 4);
+    assert_eq!(t.hub.append_one(open.id, "{\"n\":4}").await.unwrap(), 4);
     let all: Vec<StreamEvent> = {
         t.hub.close(open.id).await.unwrap();
         t.hub.follow(open.id, None).await.unwrap().collect().await
@@ -262,12 +271,15 @@ async fn deleting_a_chat_deletes_its_streams() {
 
     assert_eq!(t.hub.meta(closed.id).await.unwrap(), None);
     // The live one learns it is gone at its next write, and its followers end.
-    assert!(matches!(t.hub.append(live.id, "{}").await, Err(StreamError::NotFound)));
+    assert!(matches!(
+        t.hub.append_one(live.id, "{}").await,
+        Err(StreamError::NotFound)
+    ));
     assert_eq!(follower.next().await, None);
     assert_eq!(t.hub.meta(live.id).await.unwrap(), None);
     assert!(matches!(t.hub.close(live.id).await, Err(StreamError::NotFound)));
     // A stream of no chat stays.
-    assert_eq!(t.hub.append(own.id, "{}").await.unwrap(), 2);
+    assert_eq!(t.hub.append_one(own.id, "{}").await.unwrap(), 2);
     let path = db(t.dir.path());
     assert_eq!(count(&path, "SELECT COUNT(*) FROM stream_events"), 3);
 }
@@ -282,7 +294,7 @@ async fn a_stream_of_an_unknown_user_is_not_created() {
     // The failure was the create's alone: the hub goes on.
     let ok = meta(2, true);
     t.hub.create(&ok).await.unwrap();
-    assert_eq!(t.hub.append(ok.id, "{}").await.unwrap(), 0);
+    assert_eq!(t.hub.append_one(ok.id, "{}").await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

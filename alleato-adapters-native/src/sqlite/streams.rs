@@ -116,9 +116,10 @@ enum Job {
         meta: StreamMeta,
         done: oneshot::Sender<Result<(), StreamError>>,
     },
+    /// A batch of events, written together.
     Append {
         id: StreamId,
-        data: String,
+        data: Vec<String>,
         done: oneshot::Sender<Result<u64, StreamError>>,
     },
     Close {
@@ -166,6 +167,7 @@ enum Effect {
     /// Nothing to apply (closing a closed stream).
     Nothing,
     Created(StreamMeta),
+    /// The batch's first sequence number.
     Appended(u64),
     Closed,
     Deleted,
@@ -426,19 +428,15 @@ impl Shared {
                 (_, None) => Err(StreamError::NotFound),
                 (Job::Append { .. } | Job::Attach { .. }, Some(View { open: false, .. })) => Err(StreamError::Closed),
                 (Job::Append { data, .. }, Some(View { open: true, next_seq })) => {
-                    let seq = i64::try_from(next_seq).map_err(|e| corrupt("stream_events.seq", e))?;
-                    match change(tx, sql::INSERT_STREAM_EVENT, params![key, seq, data])? {
-                        None => {
-                            *view = None;
-                            Ok(Effect::Vanished)
-                        }
-                        Some(_) => {
-                            *view = Some(View {
-                                open: true,
-                                next_seq: next_seq + 1,
-                            });
-                            Ok(Effect::Appended(next_seq))
-                        }
+                    if append_events(tx, &key, next_seq, data)? {
+                        *view = Some(View {
+                            open: true,
+                            next_seq: next_seq + data.len() as u64,
+                        });
+                        Ok(Effect::Appended(next_seq))
+                    } else {
+                        *view = None;
+                        Ok(Effect::Vanished)
                     }
                 }
                 (Job::Attach { .. }, Some(_)) => Ok(Effect::Attach),
@@ -502,9 +500,10 @@ impl Shared {
             }
             Job::Append { id, data, done } => {
                 let answer = match effect {
-                    Ok(Effect::Appended(seq)) => {
-                        self.publish(conn, id, seq, data, now);
-                        Ok(seq)
+                    Ok(Effect::Appended(first)) => {
+                        let last = first + data.len() as u64 - 1;
+                        self.publish(conn, id, first, data, now);
+                        Ok(last)
                     }
                     Ok(_) => unreachable!("`execute` answers an append with `Appended` or `Vanished`"),
                     Err(e) => Err(e),
@@ -543,8 +542,8 @@ impl Shared {
         }
     }
 
-    /// Hands a committed event to the stream's followers.
-    fn publish(&self, conn: &Connection, id: StreamId, seq: u64, data: String, now: Timestamp) {
+    /// Hands a committed batch of events, numbered from `seq`, to the stream's followers.
+    fn publish(&self, conn: &Connection, id: StreamId, seq: u64, data: Vec<String>, now: Timestamp) {
         let live = match self.load(conn, id, now) {
             Ok(Some(live)) => live,
             // Loaded from the database (which holds the event) or gone: nothing to hand.
@@ -556,13 +555,13 @@ impl Shared {
         };
         let len = live.log.len();
         if seq == len {
-            if let Err(e) = live.log.append(data) {
+            if let Err(e) = live.log.append_all(data) {
                 tracing::error!(stream = %id, error = %e, "a committed event found its log ended");
             }
         } else if seq > len {
             tracing::error!(stream = %id, seq, len, "a committed event is ahead of its log");
         }
-        // seq < len: the log was (re)loaded after the commit and holds the event already.
+        // seq < len: the log was (re)loaded after the commit and holds the events already.
     }
 
     /// The stream in memory, loaded from the database if it is open there but not in memory
@@ -628,9 +627,29 @@ impl StreamHub for SqliteStreamHub {
             .map_err(hub_error)
     }
 
-    async fn append(&self, id: StreamId, data: &str) -> Result<u64, StreamError> {
-        let data = data.to_owned();
+    async fn append(&self, id: StreamId, data: &[String]) -> Result<u64, StreamError> {
+        if data.is_empty() {
+            return Err(StreamError::EmptyBatch);
+        }
+        let data = data.to_vec();
         self.submit(|done| Job::Append { id, data, done }).await
+    }
+
+    async fn events(&self, id: StreamId, after: Option<u64>) -> Result<Vec<StreamEvent>, StreamError> {
+        if let Some(live) = self.live(id) {
+            // Memory holds what is committed, and nothing else.
+            return live.log.events(after);
+        }
+        self.shared
+            .store
+            .read(move |conn| {
+                if query_one(conn, sql::STREAM_BY_ID, [UuidText::new(id.as_uuid())], stream_from_row)?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                events_after(conn, id, after)
+            })
+            .await
+            .map_err(hub_error)
     }
 
     async fn close(&self, id: StreamId) -> Result<(), StreamError> {
@@ -704,6 +723,25 @@ fn change(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result
         Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::ConstraintViolation => Ok(None),
         Err(e) => Err(map_error(e)),
     }
+}
+
+/// Writes a batch of events numbered from `first`. Returns `false` when the stream's row is
+/// gone (a foreign key broke on the first insert, so nothing of the batch is written).
+fn append_events(tx: &Connection, key: &UuidText, first: u64, data: &[String]) -> Result<bool, StoreError> {
+    for (n, event) in data.iter().enumerate() {
+        let seq = first
+            .checked_add(n as u64)
+            .and_then(|s| i64::try_from(s).ok())
+            .ok_or_else(|| corrupt("stream_events.seq", "sequence number out of range"))?;
+        match change(tx, sql::INSERT_STREAM_EVENT, params![key, seq, event])? {
+            Some(_) => {}
+            None if n == 0 => return Ok(false),
+            // The batch's first events are written: fail the whole transaction rather than
+            // keep half a batch.
+            None => return Err(corrupt("stream_events", format_args!("event {seq} broke a constraint"))),
+        }
+    }
+    Ok(true)
 }
 
 /// The events of a stream after `after` (all when `None`), in order.

@@ -11,7 +11,7 @@ use crate::id::ChatId;
 
 use crate::ports::Clock;
 use crate::streams::{
-    EventLog, EventStream, LOG_RETENTION, StreamError, StreamHub, StreamId, StreamMeta, StreamStatus,
+    EventLog, EventStream, LOG_RETENTION, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus,
 };
 use crate::time::Timestamp;
 
@@ -145,11 +145,16 @@ impl StreamHub for MemoryStreamHub {
         }
     }
 
-    async fn append(&self, id: StreamId, data: &str) -> Result<u64, StreamError> {
+    async fn append(&self, id: StreamId, data: &[String]) -> Result<u64, StreamError> {
         // The log decides whether it is still open; the hub's lock is not held while the
         // followers are woken.
         let log = self.with_entry(id, |e, _| Arc::clone(&e.log))?;
-        log.append(data.to_owned())
+        log.append_all(data.to_vec())
+    }
+
+    async fn events(&self, id: StreamId, after: Option<u64>) -> Result<Vec<StreamEvent>, StreamError> {
+        let log = self.with_entry(id, |e, _| Arc::clone(&e.log))?;
+        log.events(after)
     }
 
     async fn close(&self, id: StreamId) -> Result<(), StreamError> {
@@ -223,7 +228,7 @@ mod tests {
             let (a, b) = (meta(1), meta(2));
             hub.create(&a).await.unwrap();
             hub.create(&b).await.unwrap();
-            hub.append(a.id, "1").await.unwrap();
+            hub.append(a.id, &["1".to_owned()]).await.unwrap();
             hub.close(a.id).await.unwrap();
             clock.advance(LOG_RETENTION - Duration::from_millis(1));
             assert!(hub.meta(a.id).await.unwrap().is_some());

@@ -6,7 +6,6 @@ use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_core::Stream;
 
 use super::answer_cache::CachedAnswer;
 use super::error::MessageError;
@@ -21,7 +20,7 @@ use crate::join::{Boxed, join_all};
 use crate::llm::{LlmError, ModelEvent, ModelStream, Usage};
 use crate::ports::{Clock, KvCache};
 use crate::store::StoreError;
-use crate::streams::{EventStream, GenerationProbe, StreamError, StreamHub};
+use crate::streams::{EventStream, GenerationProbe, StreamError, StreamEvent, StreamHub};
 
 /// Whichever comes first: the next model event, or the stop signal.
 enum Step {
@@ -44,18 +43,12 @@ pub(super) struct Job {
 }
 
 impl Job {
-    /// Appends chunks in order, all submitted at once so that the hub can make them durable
-    /// together (one commit instead of one per chunk). A failed append (the stream was deleted,
-    /// or the hub is down) ends the generation; the outcome is recorded in the message's status.
+    /// Appends chunks in order, in one batch that the hub makes durable together (one commit
+    /// instead of one per chunk). A failed append (the stream was deleted, or the hub is down)
+    /// ends the generation; the outcome is recorded in the message's status.
     async fn append_all(&self, chunks: &[UiChunk]) -> bool {
         let jsons: Vec<String> = chunks.iter().map(UiChunk::to_json).collect();
-        // Each append takes its place in the log when first polled (the StreamHub contract),
-        // and `join_all` first polls them in order, so the chunks keep their order.
-        let appends = jsons
-            .iter()
-            .map(|j| Box::pin(self.hub.append(self.stream_id, j)) as Boxed<'_, _>)
-            .collect();
-        join_all(appends).await.iter().all(Result::is_ok)
+        self.hub.append(self.stream_id, &jsons).await.is_ok()
     }
 
     pub(super) async fn run(self, mut source: ModelStream, mut stop: StopSignal) {
@@ -226,8 +219,9 @@ impl GenerationProbe for MessageService {
     }
 }
 
-async fn next<S: Stream + Unpin + ?Sized>(s: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+/// The text of an answer's stream log: its text deltas, joined.
+pub(super) fn text_of(events: &[StreamEvent]) -> String {
+    events.iter().filter_map(|e| UiChunk::delta_of(&e.data)).collect()
 }
 
 impl MessageService {
@@ -308,7 +302,7 @@ impl MessageService {
                 .to_json(),
                 _ => UiChunk::Finish.to_json(),
             };
-            match self.ports.hub.append(stream_id, &end).await {
+            match self.ports.hub.append(stream_id, &[end]).await {
                 Ok(_) | Err(StreamError::Closed | StreamError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -316,12 +310,8 @@ impl MessageService {
                 Ok(()) | Err(StreamError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            if let Ok(mut events) = self.ports.hub.follow(stream_id, None).await {
-                while let Some(event) = next(&mut events).await {
-                    if let Some(delta) = UiChunk::delta_of(&event.data) {
-                        text.push_str(&delta);
-                    }
-                }
+            if let Ok(events) = self.ports.hub.events(stream_id, None).await {
+                text = text_of(&events);
             }
         }
         message.parts = if text.is_empty() {

@@ -1,11 +1,9 @@
 //! Reading and changing a chat's history: pages, export, edits, deletions and votes.
 
-use std::task::Poll;
-
 use super::error::MessageError;
+use super::generation::text_of;
 use super::model::{Message, MessageListQuery, MessageStatus, Part, Role, Vote, VoteKind, parse_user_parts};
 use super::service::MessageService;
-use super::ui_stream::UiChunk;
 use crate::chats::{Chat, ChatError};
 use crate::id::{ChatId, MessageId, StreamId, UserId};
 use crate::page::{Limit, Page, PageRequest};
@@ -73,16 +71,10 @@ impl MessageService {
         let Some(stream_id) = message.stream_id.filter(|_| message.status == MessageStatus::Streaming) else {
             return;
         };
-        let Ok(mut events) = self.ports.hub.follow(stream_id, None).await else {
+        let Ok(events) = self.ports.hub.events(stream_id, None).await else {
             return;
         };
-        let mut text = String::new();
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        while let Poll::Ready(Some(event)) = events.as_mut().poll_next(&mut cx) {
-            if let Some(delta) = UiChunk::delta_of(&event.data) {
-                text.push_str(&delta);
-            }
-        }
+        let text = text_of(&events);
         if !text.is_empty() {
             message.parts = vec![Part::Text { text }];
         }

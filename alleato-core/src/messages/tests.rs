@@ -370,7 +370,7 @@ fn interrupted_answers_are_recovered_as_errors_with_their_text() {
             id: "0".into(),
             delta: delta.into(),
         };
-        block_on(w.hub.append(stream, &chunk.to_json())).unwrap();
+        block_on(w.hub.append(stream, &[chunk.to_json()])).unwrap();
     }
     let orphan = Message {
         id: crate::MessageId::from_uuid(uuid::Uuid::from_u128(78)),

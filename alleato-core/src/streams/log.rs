@@ -89,6 +89,19 @@ impl EventLog {
     /// `StreamError::Closed` when the log is closed; `StreamError::NotFound` when it is
     /// deleted.
     pub fn append(&self, data: String) -> Result<u64, StreamError> {
+        self.append_all(vec![data])
+    }
+
+    /// Appends a batch of events in order (consecutive sequence numbers), wakes the waiting
+    /// followers once, and returns the last event's sequence number.
+    ///
+    /// # Errors
+    /// `StreamError::EmptyBatch` when `data` is empty; `StreamError::Closed` when the log is
+    /// closed; `StreamError::NotFound` when it is deleted. Nothing is appended then.
+    pub fn append_all(&self, data: Vec<String>) -> Result<u64, StreamError> {
+        if data.is_empty() {
+            return Err(StreamError::EmptyBatch);
+        }
         let (seq, waiting) = {
             let mut s = self.lock();
             match s.end {
@@ -96,11 +109,33 @@ impl EventLog {
                 End::Closed => return Err(StreamError::Closed),
                 End::Deleted => return Err(StreamError::NotFound),
             }
-            s.events.push(data);
+            s.events.extend(data);
             (s.events.len() as u64 - 1, take_waiting(&mut s))
         };
         waiting.into_iter().for_each(Waker::wake);
         Ok(seq)
+    }
+
+    /// The events with a sequence number greater than `after` (every event when `None`), as
+    /// the log holds them now.
+    ///
+    /// # Errors
+    /// `StreamError::NotFound` when the log is deleted.
+    pub fn events(&self, after: Option<u64>) -> Result<Vec<StreamEvent>, StreamError> {
+        let s = self.lock();
+        if s.end == End::Deleted {
+            return Err(StreamError::NotFound);
+        }
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(s.events.len());
+        Ok(s.events[start..]
+            .iter()
+            .zip(from..)
+            .map(|(data, seq)| StreamEvent {
+                seq,
+                data: data.clone(),
+            })
+            .collect())
     }
 
     /// Closes the log: followers read what is left and then end. Returns whether it was
@@ -255,6 +290,29 @@ mod tests {
         assert!(!log.close());
         assert_eq!(poll(&mut f, &w), Poll::Ready(None));
         assert_eq!(log.append("d".into()).unwrap_err().to_string(), "stream is closed");
+    }
+
+    #[test]
+    fn a_batch_takes_consecutive_numbers_and_wakes_once() {
+        let log = Arc::new(EventLog::new());
+        let mut f = log.follow(None);
+        let w = Arc::new(CountingWaker::default());
+        assert_eq!(poll(&mut f, &w), Poll::Pending);
+        assert_eq!(log.append_all(vec!["a".into(), "b".into(), "c".into()]).unwrap(), 2);
+        assert_eq!(w.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(log.append_all(Vec::new()), Err(StreamError::EmptyBatch)));
+        assert_eq!(log.events(Some(0)).unwrap(), [ready_event(1, "b"), ready_event(2, "c")]);
+        assert_eq!(log.events(Some(7)).unwrap(), []);
+        assert_eq!(log.events(None).unwrap().len(), 3);
+        assert!(log.delete());
+        assert!(matches!(log.events(None), Err(StreamError::NotFound)));
+    }
+
+    fn ready_event(seq: u64, data: &str) -> StreamEvent {
+        StreamEvent {
+            seq,
+            data: data.to_owned(),
+        }
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub enum StreamError {
     /// The id is taken.
     #[error("stream already exists")]
     Conflict,
+    /// An append of no events: there is no sequence number to return.
+    #[error("nothing to append")]
+    EmptyBatch,
     /// The backend is unavailable for now.
     #[error("stream hub unavailable: {0}")]
     Unavailable(String),
@@ -99,15 +102,23 @@ pub trait StreamHub: Send + Sync + 'static {
     /// Backend failures only.
     async fn meta(&self, id: StreamId) -> Result<Option<StreamMeta>, StreamError>;
 
-    /// Appends one event and returns its sequence number; live followers receive it.
-    ///
-    /// The event takes its place in the log when the returned future is first polled, so a
-    /// caller may submit several appends at once (polling them in order) and have them made
-    /// durable together, in that order.
+    /// Appends a batch of events, in order, and returns the sequence number of the last one.
+    /// The batch is durable as a whole (one commit where the backend commits) and takes
+    /// consecutive sequence numbers: a concurrent append lands before or after it, never in
+    /// it. Live followers receive the events once they are durable.
     ///
     /// # Errors
-    /// `NotFound`; `Closed` when the stream is closed.
-    async fn append(&self, id: StreamId, data: &str) -> Result<u64, StreamError>;
+    /// `NotFound`; `Closed` when the stream is closed; `EmptyBatch` when `data` is empty.
+    /// Nothing was appended then.
+    async fn append(&self, id: StreamId, data: &[String]) -> Result<u64, StreamError>;
+
+    /// The log as it is now: every event with a sequence number greater than `after` (all of
+    /// them when `None`), without waiting for more. Reads an open stream's events so far and a
+    /// closed stream's whole log alike.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    async fn events(&self, id: StreamId, after: Option<u64>) -> Result<Vec<StreamEvent>, StreamError>;
 
     /// Closes the stream: followers receive the rest of the log and then the end. Closing a
     /// closed stream is not an error.
@@ -135,3 +146,17 @@ pub trait StreamHub: Send + Sync + 'static {
     /// Backend failures only.
     async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError>;
 }
+
+/// Conveniences built on [`StreamHub`], for every hub.
+#[async_trait]
+pub trait StreamHubExt: StreamHub {
+    /// Appends one event and returns its sequence number.
+    ///
+    /// # Errors
+    /// As [`StreamHub::append`].
+    async fn append_one(&self, id: StreamId, data: &str) -> Result<u64, StreamError> {
+        self.append(id, &[data.to_owned()]).await
+    }
+}
+
+impl<T: StreamHub + ?Sized> StreamHubExt for T {}

@@ -116,7 +116,10 @@ impl StreamService {
                 "this stream is written by a running generation",
             ));
         }
-        self.hub.append(id, data).await.map_err(|e| self.hub_error(id, e))
+        self.hub
+            .append(id, &[data.to_owned()])
+            .await
+            .map_err(|e| self.hub_error(id, e))
     }
 
     /// Closes the stream: followers get the end; the log stays readable until it expires.

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::auth::{Email, User, UserKind, UserRecord};
 use crate::chats::{Chat, ChatTitle, Visibility};
 use crate::id::{ChatId, UserId};
-use crate::streams::{EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus};
+use crate::streams::{
+    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus,
+};
 use crate::time::Timestamp;
 
 /// The user every stream of the suite belongs to.
@@ -173,10 +175,91 @@ pub async fn stream_append_numbers_from_zero(hub: &dyn StreamHub) {
     let a = created(hub, 1).await;
     let b = created(hub, 2).await;
     for expected in 0..3 {
-        assert_eq!(hub.append(a, &format!("{{\"n\":{expected}}}")).await.unwrap(), expected);
+        assert_eq!(
+            hub.append_one(a, &format!("{{\"n\":{expected}}}")).await.unwrap(),
+            expected
+        );
     }
-    assert_eq!(hub.append(b, "{}").await.unwrap(), 0);
-    assert_eq!(hub.append(a, "{}").await.unwrap(), 3);
+    assert_eq!(hub.append_one(b, "{}").await.unwrap(), 0);
+    assert_eq!(hub.append_one(a, "{}").await.unwrap(), 3);
+}
+
+/// A batch takes consecutive numbers in order and returns the last; followers get it whole.
+pub async fn stream_append_batch_returns_the_last_number(hub: &dyn StreamHub) {
+    let id = created(hub, 1).await;
+    let mut f = hub.follow(id, None).await.unwrap();
+    let flag = waiting(&mut f);
+    let batch: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    assert_eq!(hub.append(id, &batch).await.unwrap(), 2);
+    assert!(flag.woken(), "a batch wakes a waiting follower");
+    assert_eq!(take(&mut f, 3).await, [event(0, "a"), event(1, "b"), event(2, "c")]);
+    assert_eq!(hub.append(id, &["d".to_owned()]).await.unwrap(), 3);
+    assert_eq!(hub.append(id, &batch[..2]).await.unwrap(), 5);
+    match hub.append(id, &[]).await {
+        Err(StreamError::EmptyBatch) => {}
+        other => panic!("expected EmptyBatch, got {other:?}"),
+    }
+    hub.close(id).await.unwrap();
+    match hub.append(id, &batch).await {
+        Err(StreamError::Closed) => {}
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    let data: Vec<String> = rest(&mut f).await.into_iter().map(|e| e.data).collect();
+    assert_eq!(data, ["d", "a", "b"]);
+    assert_not_found(hub.append(meta(9).id, &batch).await, "append to an unknown stream");
+}
+
+/// Concurrent batches to one stream never interleave: each lands whole, in its order.
+pub async fn stream_concurrent_batches_stay_whole(hub: &dyn StreamHub) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 10;
+    const EACH: usize = 5;
+    let id = created(hub, 1).await;
+    let tasks: Vec<Task<'_, Vec<u64>>> = (0..WRITERS)
+        .map(|w| {
+            Box::pin(async move {
+                let mut lasts = Vec::new();
+                for b in 0..BATCHES {
+                    let batch: Vec<String> = (0..EACH).map(|i| format!("\"w{w}-b{b}-{i}\"")).collect();
+                    lasts.push(hub.append(id, &batch).await.unwrap());
+                }
+                lasts
+            }) as Task<'_, _>
+        })
+        .collect();
+    let lasts = join_all(tasks).await;
+    hub.close(id).await.unwrap();
+    let log = rest(&mut hub.follow(id, None).await.unwrap()).await;
+    assert_eq!(log.len(), WRITERS * BATCHES * EACH);
+    for (w, mine) in lasts.iter().enumerate() {
+        for (b, last) in mine.iter().enumerate() {
+            let first = usize::try_from(*last).unwrap() + 1 - EACH;
+            for i in 0..EACH {
+                assert_eq!(log[first + i], event((first + i) as u64, format!("\"w{w}-b{b}-{i}\"")));
+            }
+        }
+    }
+}
+
+/// `events` reads the log as it is, after the point asked, without waiting: an open stream's
+/// events so far, a closed stream's whole log; `NotFound` for no stream.
+pub async fn stream_events_reads_the_log_without_waiting(hub: &dyn StreamHub) {
+    let id = created(hub, 1).await;
+    assert!(hub.events(id, None).await.unwrap().is_empty());
+    hub.append(id, &["a".to_owned(), "b".to_owned(), "c".to_owned()])
+        .await
+        .unwrap();
+    let all = [event(0, "a"), event(1, "b"), event(2, "c")];
+    assert_eq!(hub.events(id, None).await.unwrap(), all);
+    assert_eq!(hub.events(id, Some(0)).await.unwrap(), all[1..]);
+    assert!(hub.events(id, Some(2)).await.unwrap().is_empty());
+    assert!(hub.events(id, Some(u64::MAX)).await.unwrap().is_empty());
+    hub.close(id).await.unwrap();
+    assert_eq!(hub.events(id, None).await.unwrap(), all);
+    assert_eq!(hub.events(id, Some(1)).await.unwrap(), all[2..]);
+    hub.delete(id).await.unwrap();
+    assert_not_found(hub.events(id, None).await, "events of a deleted stream");
+    assert_not_found(hub.events(meta(9).id, None).await, "events of an unknown stream");
 }
 
 /// Events keep their text exactly: Unicode, escapes, newlines, long payloads.
@@ -190,7 +273,7 @@ pub async fn stream_events_keep_their_data(hub: &dyn StreamHub) {
         long.as_str(),
     ];
     for p in payloads {
-        hub.append(id, p).await.unwrap();
+        hub.append_one(id, p).await.unwrap();
     }
     hub.close(id).await.unwrap();
     let mut f = hub.follow(id, None).await.unwrap();
@@ -201,15 +284,15 @@ pub async fn stream_events_keep_their_data(hub: &dyn StreamHub) {
 /// `follow(None)` replays the whole log, then yields live events until the stream closes.
 pub async fn stream_follow_replays_then_live(hub: &dyn StreamHub) {
     let id = created(hub, 1).await;
-    hub.append(id, "a").await.unwrap();
-    hub.append(id, "b").await.unwrap();
+    hub.append_one(id, "a").await.unwrap();
+    hub.append_one(id, "b").await.unwrap();
     let mut f = hub.follow(id, None).await.unwrap();
     assert_eq!(take(&mut f, 2).await, [event(0, "a"), event(1, "b")]);
     let flag = waiting(&mut f);
-    hub.append(id, "c").await.unwrap();
+    hub.append_one(id, "c").await.unwrap();
     assert!(flag.woken(), "an append wakes a waiting follower");
     assert_eq!(next(&mut f).await, Some(event(2, "c")));
-    hub.append(id, "d").await.unwrap();
+    hub.append_one(id, "d").await.unwrap();
     hub.close(id).await.unwrap();
     assert_eq!(rest(&mut f).await, [event(3, "d")]);
 }
@@ -218,17 +301,17 @@ pub async fn stream_follow_replays_then_live(hub: &dyn StreamHub) {
 pub async fn stream_follow_after_replays_the_rest(hub: &dyn StreamHub) {
     let id = created(hub, 1).await;
     for n in 0..5 {
-        hub.append(id, &n.to_string()).await.unwrap();
+        hub.append_one(id, &n.to_string()).await.unwrap();
     }
     let mut from_2 = hub.follow(id, Some(2)).await.unwrap();
     assert_eq!(take(&mut from_2, 2).await, [event(3, "3"), event(4, "4")]);
     let mut from_4 = hub.follow(id, Some(4)).await.unwrap();
     let flag = waiting(&mut from_4);
     let mut from_5 = hub.follow(id, Some(5)).await.unwrap();
-    hub.append(id, "5").await.unwrap();
+    hub.append_one(id, "5").await.unwrap();
     assert!(flag.woken());
     assert_eq!(next(&mut from_4).await, Some(event(5, "5")));
-    hub.append(id, "6").await.unwrap();
+    hub.append_one(id, "6").await.unwrap();
     hub.close(id).await.unwrap();
     assert_eq!(rest(&mut from_2).await, [event(5, "5"), event(6, "6")]);
     assert_eq!(rest(&mut from_4).await, [event(6, "6")]);
@@ -239,7 +322,7 @@ pub async fn stream_follow_after_replays_the_rest(hub: &dyn StreamHub) {
 pub async fn stream_follow_closed_replays_and_ends(hub: &dyn StreamHub) {
     let id = created(hub, 1).await;
     for n in 0..3 {
-        hub.append(id, &n.to_string()).await.unwrap();
+        hub.append_one(id, &n.to_string()).await.unwrap();
     }
     hub.close(id).await.unwrap();
     let all: Vec<StreamEvent> = (0..3).map(|n| event(n, n.to_string())).collect();
@@ -262,9 +345,9 @@ pub async fn stream_follow_closed_replays_and_ends(hub: &dyn StreamHub) {
 pub async fn stream_append_to_closed_is_closed(hub: &dyn StreamHub) {
     let m = meta(1);
     hub.create(&m).await.unwrap();
-    hub.append(m.id, "kept").await.unwrap();
+    hub.append_one(m.id, "kept").await.unwrap();
     hub.close(m.id).await.unwrap();
-    match hub.append(m.id, "late").await {
+    match hub.append_one(m.id, "late").await {
         Err(StreamError::Closed) => {}
         other => panic!("expected Closed, got {other:?}"),
     }
@@ -283,7 +366,7 @@ pub async fn stream_append_to_closed_is_closed(hub: &dyn StreamHub) {
 /// Closing wakes every waiting follower; each gets the rest of the log and then the end.
 pub async fn stream_close_wakes_live_followers(hub: &dyn StreamHub) {
     let id = created(hub, 1).await;
-    hub.append(id, "0").await.unwrap();
+    hub.append_one(id, "0").await.unwrap();
     let mut caught_up = hub.follow(id, None).await.unwrap();
     assert_eq!(next(&mut caught_up).await, Some(event(0, "0")));
     let mut others: Vec<EventStream> = Vec::new();
@@ -302,8 +385,8 @@ pub async fn stream_close_wakes_live_followers(hub: &dyn StreamHub) {
     let id = created(hub, 2).await;
     let mut behind = hub.follow(id, None).await.unwrap();
     let flag = waiting(&mut behind);
-    hub.append(id, "a").await.unwrap();
-    hub.append(id, "b").await.unwrap();
+    hub.append_one(id, "a").await.unwrap();
+    hub.append_one(id, "b").await.unwrap();
     hub.close(id).await.unwrap();
     assert!(flag.woken());
     assert_eq!(rest(&mut behind).await, [event(0, "a"), event(1, "b")]);
@@ -312,7 +395,7 @@ pub async fn stream_close_wakes_live_followers(hub: &dyn StreamHub) {
 /// Deleting ends every follower, and then the stream is `NotFound` for every method.
 pub async fn stream_delete_ends_followers_then_not_found(hub: &dyn StreamHub) {
     let id = created(hub, 1).await;
-    hub.append(id, "a").await.unwrap();
+    hub.append_one(id, "a").await.unwrap();
     let mut live = hub.follow(id, None).await.unwrap();
     assert_eq!(next(&mut live).await, Some(event(0, "a")));
     let flag = waiting(&mut live);
@@ -320,26 +403,26 @@ pub async fn stream_delete_ends_followers_then_not_found(hub: &dyn StreamHub) {
     assert!(flag.woken(), "delete wakes a waiting follower");
     assert_eq!(next(&mut live).await, None);
     assert_eq!(hub.meta(id).await.unwrap(), None);
-    assert_not_found(hub.append(id, "b").await, "append");
+    assert_not_found(hub.append_one(id, "b").await, "append");
     assert_not_found(hub.close(id).await, "close");
     assert_not_found(hub.follow(id, None).await, "follow");
     assert_not_found(hub.delete(id).await, "delete");
     // A closed stream can be deleted too, and its id is free again.
     let id = created(hub, 2).await;
-    hub.append(id, "x").await.unwrap();
+    hub.append_one(id, "x").await.unwrap();
     hub.close(id).await.unwrap();
     hub.delete(id).await.unwrap();
     assert_eq!(hub.meta(id).await.unwrap(), None);
     assert_not_found(hub.follow(id, None).await, "follow");
     let again = created(hub, 2).await;
-    assert_eq!(hub.append(again, "fresh").await.unwrap(), 0);
+    assert_eq!(hub.append_one(again, "fresh").await.unwrap(), 0);
 }
 
 /// Ids never created are `NotFound` (and `None` for `meta`).
 pub async fn stream_unknown_ids_are_not_found(hub: &dyn StreamHub) {
     let id = meta(42).id;
     assert_eq!(hub.meta(id).await.unwrap(), None);
-    assert_not_found(hub.append(id, "{}").await, "append");
+    assert_not_found(hub.append_one(id, "{}").await, "append");
     assert_not_found(hub.close(id).await, "close");
     assert_not_found(hub.follow(id, None).await, "follow");
     assert_not_found(hub.follow(id, Some(3)).await, "follow after");
@@ -360,7 +443,7 @@ pub async fn stream_many_followers_see_the_same_events(hub: &dyn StreamHub) {
     // Phase 1: the first half, appended while the early followers read it.
     let append_first = Box::pin(async {
         for e in &all[..HALF as usize] {
-            assert_eq!(hub.append(id, &e.data).await.unwrap(), e.seq);
+            assert_eq!(hub.append_one(id, &e.data).await.unwrap(), e.seq);
         }
         Vec::new()
     }) as Task<'_, Vec<StreamEvent>>;
@@ -380,7 +463,7 @@ pub async fn stream_many_followers_see_the_same_events(hub: &dyn StreamHub) {
     }
     let append_rest = Box::pin(async {
         for e in &all[HALF as usize..] {
-            assert_eq!(hub.append(id, &e.data).await.unwrap(), e.seq);
+            assert_eq!(hub.append_one(id, &e.data).await.unwrap(), e.seq);
         }
         hub.close(id).await.unwrap();
         Vec::new()
@@ -413,7 +496,7 @@ pub async fn stream_concurrent_appends_are_numbered_without_gaps(hub: &dyn Strea
                 let mut mine = Vec::with_capacity(EACH);
                 for i in 0..EACH {
                     let data = format!("\"w{w}-{i}\"");
-                    mine.push((hub.append(id, &data).await.unwrap(), data));
+                    mine.push((hub.append_one(id, &data).await.unwrap(), data));
                 }
                 mine
             }) as Task<'_, _>
@@ -444,7 +527,7 @@ pub async fn stream_slow_follower_loses_nothing(hub: &dyn StreamHub) {
     let flag = waiting(&mut slow);
     let payload = "y".repeat(256);
     for n in 0..EVENTS {
-        hub.append(id, &format!("{{\"n\":{n},\"pad\":\"{payload}\"}}"))
+        hub.append_one(id, &format!("{{\"n\":{n},\"pad\":\"{payload}\"}}"))
             .await
             .unwrap();
     }
@@ -476,7 +559,9 @@ macro_rules! stream_hub_contract_tests {
             stream_follow_closed_replays_and_ends, stream_append_to_closed_is_closed,
             stream_close_wakes_live_followers, stream_delete_ends_followers_then_not_found,
             stream_unknown_ids_are_not_found, stream_many_followers_see_the_same_events,
-            stream_concurrent_appends_are_numbered_without_gaps, stream_slow_follower_loses_nothing);
+            stream_concurrent_appends_are_numbered_without_gaps, stream_slow_follower_loses_nothing,
+            stream_append_batch_returns_the_last_number, stream_concurrent_batches_stay_whole,
+            stream_events_reads_the_log_without_waiting);
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
         $(
