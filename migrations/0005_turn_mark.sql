@@ -5,6 +5,6 @@
 -- batch (one implicit transaction). The counting statement sets `turn` to the answer's id when it
 -- counts; every later statement of the batch writes only `WHERE EXISTS` that mark, so a send over
 -- the quota changes nothing, and a failing statement rolls the count back with the rest. The
--- native adapter checks the count in Rust inside its transaction and leaves the column NULL.
+-- native adapter runs the same statements, in one savepoint of its writer.
 
 ALTER TABLE usage_daily ADD COLUMN turn TEXT;

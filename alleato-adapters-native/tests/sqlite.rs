@@ -124,8 +124,10 @@ async fn foreign_keys_are_enforced() {
     let dir = TempDir::new().unwrap();
     let store = SqliteStore::open(dir.path().join("alleato.db")).await.unwrap();
     let orphan = chat(10, UserId::from_uuid(Uuid::from_u128(404)), 5);
+    // A row referring to one that does not exist is refused as NotFound, as on D1.
     let err = store.insert_chat(&orphan).await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend { adapter: "sqlite", .. }), "{err:?}");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(store.chat(orphan.id).await.unwrap(), None);
 }
 
 #[tokio::test]

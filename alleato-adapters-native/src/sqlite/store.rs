@@ -46,6 +46,10 @@ pub(super) fn map_error(e: rusqlite::Error) -> StoreError {
                 if let Some(rule) = message.as_deref().and_then(conflict_rule) {
                     return StoreError::Conflict(rule);
                 }
+                // A write that refers to a row that is gone (a chat deleted under a send).
+                if message.as_deref().is_some_and(|m| m.contains("FOREIGN KEY constraint failed")) {
+                    return StoreError::NotFound;
+                }
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
                 return StoreError::Unavailable(e.to_string());
@@ -258,21 +262,46 @@ impl MessageRow {
     fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
         let m = &self.message;
         let chat = UuidText::new(m.chat_id.as_uuid());
-        let params = params![
-            UuidText::new(m.id.as_uuid()),
-            chat,
-            m.role.as_str(),
-            self.parts,
-            self.text,
-            m.status.as_str(),
-            m.model.as_deref(),
+        self.with_columns(&[], |params| change_one(conn, sql::INSERT_MESSAGE, params))?;
+        change_one(conn, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])
+    }
+
+    /// Inserts the message as part of a send's turn, only under the turn's mark (`?12` user,
+    /// `?13` day, `?14` mark): the statements of D1's batch, run in the caller's savepoint.
+    fn insert_for_turn(&self, conn: &Connection, mark: &[&dyn ToSql; 3]) -> Result<(), StoreError> {
+        let m = &self.message;
+        self.with_columns(mark, |params| change_one(conn, sql::INSERT_FOR_TURN, params))?;
+        let bump = [&UuidText::new(m.chat_id.as_uuid()) as &dyn ToSql, &m.created_at.as_millis()];
+        let params: Vec<&dyn ToSql> = bump.into_iter().chain(mark.iter().copied()).collect();
+        change_one(conn, sql::BUMP_CHAT_FOR_TURN, params.as_slice())
+    }
+
+    /// Calls `f` with the message's eleven columns (`?1`…`?11` of the insert statements) and
+    /// then `extra`.
+    fn with_columns<R>(&self, extra: &[&dyn ToSql], f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        let m = &self.message;
+        let (id, chat) = (UuidText::new(m.id.as_uuid()), UuidText::new(m.chat_id.as_uuid()));
+        let (input, output) = (
             m.usage.map(|u| tokens(u.input_tokens)),
             m.usage.map(|u| tokens(u.output_tokens)),
-            m.stream_id.as_ref().map(|s| UuidText::new(s.as_uuid())),
-            m.created_at.as_millis(),
+        );
+        let stream = m.stream_id.as_ref().map(|s| UuidText::new(s.as_uuid()));
+        let created = m.created_at.as_millis();
+        let columns: [&dyn ToSql; 11] = [
+            &id,
+            &chat,
+            &m.role.as_str(),
+            &self.parts,
+            &self.text,
+            &m.status.as_str(),
+            &m.model.as_deref(),
+            &input,
+            &output,
+            &stream,
+            &created,
         ];
-        change_one(conn, sql::INSERT_MESSAGE, params)?;
-        change_one(conn, sql::BUMP_CHAT, params![chat, m.created_at.as_millis()])
+        let params: Vec<&dyn ToSql> = columns.into_iter().chain(extra.iter().copied()).collect();
+        f(&params)
     }
 }
 
@@ -445,19 +474,39 @@ impl MessageStore for SqliteStore {
         let quota = turn.quota;
         let (question, answer) = (turn.question.map(MessageRow::new), MessageRow::new(turn.answer));
         let replaces = turn.replaces;
-        // One job of the writer, so one savepoint: a failure after the count undoes it too.
+        if quota.limit == 0 {
+            return Ok(None);
+        }
+        // The statements of D1's batch, guards in the SQL, in one job of the writer (so one
+        // savepoint: a failure after the count undoes it too).
         self.write(move |conn| {
-            let Some(count) = count_message(conn, quota.user, quota.day, quota.limit)? else {
+            let (user, mark) = (UuidText::new(quota.user.as_uuid()), UuidText::new(answer.message.id.as_uuid()));
+            let limit = i64::try_from(quota.limit).unwrap_or(i64::MAX);
+            let replaced = replaces.map(|r| UuidText::new(r.as_uuid()));
+            let counted = query_one(
+                conn,
+                sql::COUNT_TURN,
+                params![user, quota.day, limit, mark, replaced],
+                |row| count(row, 0, "usage_daily.messages"),
+            )?;
+            let Some(total) = counted else {
+                // Refused: the limit is reached, or the message to replace is gone.
+                if let Some(r) = &replaced
+                    && query_one(conn, sql::MESSAGE_BY_ID, [r], |_| Ok(()))?.is_none()
+                {
+                    return Err(StoreError::NotFound);
+                }
                 return Ok(None);
             };
-            if let Some(id) = replaces {
-                change_one(conn, sql::DELETE_MESSAGE, [UuidText::new(id.as_uuid())])?;
+            let guard: [&dyn ToSql; 3] = [&user, &quota.day, &mark];
+            if let Some(r) = &replaced {
+                change_one(conn, sql::DELETE_FOR_TURN, params![r, user, quota.day, mark])?;
             }
             if let Some(q) = &question {
-                q.insert(conn)?;
+                q.insert_for_turn(conn, &guard)?;
             }
-            answer.insert(conn)?;
-            Ok(Some(count))
+            answer.insert_for_turn(conn, &guard)?;
+            Ok(Some(total))
         })
         .await
     }
