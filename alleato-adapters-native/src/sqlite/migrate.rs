@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0002_streams.sql",
     "0003_messages.sql",
     "0004_cache.sql",
+    "0005_sessions.sql",
 ];
 
 /// Why a migration could not be applied.

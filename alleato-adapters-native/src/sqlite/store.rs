@@ -71,6 +71,7 @@ fn conflict_rule(message: &str) -> Option<&'static str> {
         "users.id" => Some("user"),
         "chats.id" => Some("chat"),
         "messages.id" => Some("message"),
+        "sessions.id" => Some("session"),
         _ => None,
     }
 }
