@@ -10,7 +10,7 @@ use alleato_core::Timestamp;
 use alleato_core::auth::{AccessClaims, Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
 use alleato_core::chats::{ChatService, NewChat};
 use alleato_core::llm::{EchoModel, ModelRouter, Sleeper};
-use alleato_core::memory::{MemoryCache, MemoryGenerations, MemoryStore, MemoryStreamHub};
+use alleato_core::memory::{MemoryCache, MemoryGenerations, MemorySessions, MemoryStore, MemoryStreamHub};
 use alleato_core::messages::ui_stream::UiChunk;
 use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, Part, QuotaConfig, SendInput, Trigger};
 use alleato_core::models::{ModelCatalog, ModelInfo};
@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hub = Arc::new(MemoryStreamHub::new(clock.clone()));
     let auth = AuthService::new(
         store.clone(),
-        cache.clone(),
+        Arc::new(MemorySessions::new()),
         Arc::new(Argon2Hasher::new(Argon2Params::RECOMMENDED, rng.clone())),
         Arc::new(NoTokens),
         clock.clone(),

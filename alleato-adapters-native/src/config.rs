@@ -213,7 +213,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 pub struct Wired {
     /// The router's state.
     pub state: AppState,
-    /// The in-process front of the cache (sessions, cached responses), purged periodically.
+    /// The in-process front of the response cache, purged periodically.
     pub cache: Arc<MemoryCache>,
     /// The durable back of the cache, in the database, purged periodically.
     pub durable_cache: Arc<SqliteCache>,
@@ -221,6 +221,8 @@ pub struct Wired {
     pub counters: Arc<MemoryCounters>,
     /// The stream hub, whose closed logs are purged periodically.
     pub hub: Arc<SqliteStreamHub>,
+    /// The database, whose ended sessions are purged periodically.
+    pub store: Arc<SqliteStore>,
 }
 
 /// Opens the data directory and database and wires the use cases.
@@ -244,8 +246,9 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
             .await
             .map_err(|e| StartError::Database(format!("{}: {e}", db_path.display())))?,
     );
-    // Sessions and cached responses: read from memory, kept in the database so that a restart
-    // logs nobody out. This process is the only writer of the database's cache.
+    // Cached responses: read from memory, kept in the database so that a restart keeps them.
+    // This process is the only writer of the database's cache. Sessions are not cached: they
+    // live in the database's `sessions` table, exact.
     let front_cache = Arc::new(MemoryCache::new(clock.clone()));
     let durable_cache = Arc::new(SqliteCache::new(&store, clock.clone()));
     let cache: Arc<dyn KvCache> = Arc::new(LayeredCache::new(front_cache.clone(), durable_cache.clone()));
@@ -259,7 +262,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
     let hub = Arc::new(SqliteStreamHub::new(&store, clock.clone()));
     let auth = Arc::new(AuthService::new(
         store.clone(),
-        cache.clone(),
+        store.clone(),
         hasher,
         tokens,
         clock.clone(),
@@ -348,6 +351,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         durable_cache,
         counters,
         hub,
+        store,
     })
 }
 

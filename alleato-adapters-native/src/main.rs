@@ -43,7 +43,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let wired = wire(&config).await?;
     let (cache, durable_cache) = (wired.cache.clone(), wired.durable_cache.clone());
     let (counters, hub) = (wired.counters.clone(), wired.hub.clone());
-    // Expired cache entries and counters are never read; this bounds the memory and the
+    let (store, clock) = (wired.store.clone(), wired.state.clock.clone());
+    // Expired cache entries, counters and sessions are never read; this bounds the memory and the
     // database room of those never read again.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -56,6 +57,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             counters.purge_expired();
             if let Err(e) = hub.purge_expired().await {
                 tracing::warn!(error = %e, "purging expired stream logs failed");
+            }
+            if let Err(e) = store.purge_ended_sessions(clock.now()).await {
+                tracing::warn!(error = %e, "purging ended sessions failed");
             }
         }
     });

@@ -1,9 +1,10 @@
 //! The core's port contract suites, run against every native adapter of each port.
 
 use alleato_adapters_native::SqliteStore;
-use alleato_core::auth::{DisplayName, Email, UserRecord, UserStore};
+use alleato_core::Timestamp;
+use alleato_core::auth::{DisplayName, Email, Session, SessionStore, UserRecord, UserStore};
 use alleato_core::chats::{Chat, ChatListQuery, ChatStore};
-use alleato_core::id::{ChatId, MessageId, UserId};
+use alleato_core::id::{ChatId, MessageId, SessionId, UserId};
 use alleato_core::llm::Usage;
 use alleato_core::messages::{DailyUsage, Message, MessageListQuery, MessageStore, Role, Turn, UsageStore, Vote};
 use alleato_core::page::{Cursor, Limit};
@@ -303,4 +304,55 @@ impl UsageStore for TempSqlite {
 
 mod tokio_generations {
     alleato_core::generations_contract_tests!(alleato_adapters_native::spawn::tokio_generations());
+}
+
+#[async_trait]
+impl SessionStore for TempSqlite {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.store.create_session(session).await
+    }
+
+    async fn session(&self, id: SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        self.store.session(id, now).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: SessionId,
+        presented: &str,
+        next: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.store.rotate_refresh(id, presented, next, expires_at, now).await
+    }
+
+    async fn is_spent(&self, id: SessionId, hash: &str) -> Result<bool, StoreError> {
+        self.store.is_spent(id, hash).await
+    }
+
+    async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {
+        self.store.delete_session(id).await
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, StoreError> {
+        self.store.delete_user_sessions(user).await
+    }
+}
+
+mod memory_sessions {
+    alleato_core::session_store_contract_tests!(alleato_core::memory::MemorySessions::new());
+}
+
+mod sqlite_sessions {
+    use alleato_core::auth::UserStore;
+    use alleato_core::testing::sessions::session_users;
+
+    alleato_core::session_store_contract_tests!({
+        let db = super::TempSqlite::open().await;
+        for user in session_users() {
+            db.store.insert_user(&user).await.unwrap();
+        }
+        db
+    });
 }

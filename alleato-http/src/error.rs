@@ -218,7 +218,6 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::RefreshReused => Self::unauthorized("refresh token reused; the session has been revoked"),
             AuthError::Store(e) => e.into(),
-            AuthError::Cache(e) => e.into(),
             other => Self::internal(&other),
         }
     }

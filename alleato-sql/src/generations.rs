@@ -21,8 +21,7 @@ WHERE chat_id = ?1 AND stream_id = ?2 AND lease_until > ?3";
 
 /// `?1` chat, `?2` stream → the end of the stream's claim's lease; no row when the stream holds
 /// no claim (released, or taken over). A lease in the past is a generation that died.
-pub const GENERATION_LEASE: &str =
-    "SELECT lease_until FROM generation_claims WHERE chat_id = ?1 AND stream_id = ?2";
+pub const GENERATION_LEASE: &str = "SELECT lease_until FROM generation_claims WHERE chat_id = ?1 AND stream_id = ?2";
 
 /// `?1` chat, `?2` stream: releases the stream's claim (nothing when another holds the chat).
 pub const RELEASE_GENERATION: &str = "DELETE FROM generation_claims WHERE chat_id = ?1 AND stream_id = ?2";

@@ -195,6 +195,49 @@ pub const CACHE_DELETE: &str = "DELETE FROM kv_cache WHERE key = ?1";
 pub const PURGE_EXPIRED_CACHE: &str = "DELETE FROM kv_cache WHERE key IN \
 (SELECT key FROM kv_cache WHERE expires_at <= ?1 LIMIT ?2)";
 
+// ---- sessions ---------------------------------------------------------------------------------
+
+/// `?1` id, `?2` user id, `?3` refresh hash, `?4` expires at.
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, refresh_hash, expires_at) VALUES (?1, ?2, ?3, ?4)";
+
+/// `?1` id, `?2` now → user id, refresh hash, expires at; unless absent or ended (`expires_at
+/// <= ?2`).
+pub const SESSION_BY_ID: &str =
+    "SELECT user_id, refresh_hash, expires_at FROM sessions WHERE id = ?1 AND expires_at > ?2";
+
+// A rotation is the batch SPEND_REFRESH, ROTATE_REFRESH, TRIM_SPENT_REFRESH, in that order (one
+// transaction; on D1 one `batch()`). The first two carry the same guard, so they both change
+// a row or neither does; the rotation happened when ROTATE_REFRESH changed one row.
+
+/// `?1` id, `?2` presented hash, `?3` now: remembers the presented hash as spent, if it is the
+/// live session's current one.
+pub const SPEND_REFRESH: &str = "INSERT INTO spent_refresh_tokens (session_id, hash, spent_at) \
+SELECT id, refresh_hash, ?3 FROM sessions WHERE id = ?1 AND refresh_hash = ?2 AND expires_at > ?3 \
+ON CONFLICT (session_id, hash) DO NOTHING";
+
+/// `?1` id, `?2` presented hash, `?3` next hash, `?4` new end, `?5` now: the compare-and-swap.
+pub const ROTATE_REFRESH: &str = "UPDATE sessions SET refresh_hash = ?3, expires_at = ?4 \
+WHERE id = ?1 AND refresh_hash = ?2 AND expires_at > ?5";
+
+/// `?1` id, `?2` how many to keep: forgets all but the latest spent hashes of the session.
+pub const TRIM_SPENT_REFRESH: &str = "DELETE FROM spent_refresh_tokens WHERE session_id = ?1 \
+AND hash NOT IN (SELECT hash FROM spent_refresh_tokens WHERE session_id = ?1 \
+ORDER BY spent_at DESC, hash DESC LIMIT ?2)";
+
+/// `?1` id, `?2` hash → a row when the hash is a spent refresh hash of the session.
+pub const IS_SPENT_REFRESH: &str = "SELECT 1 FROM spent_refresh_tokens WHERE session_id = ?1 AND hash = ?2";
+
+/// `?1` id: deletes the session (its spent hashes go with it).
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = ?1";
+
+/// `?1` user id: deletes every session of the user.
+pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = ?1";
+
+/// `?1` now, `?2` how many at most: deletes sessions ended at `?1`. Run repeatedly until fewer
+/// than `?2` go, so that one purge never holds the write lock for long.
+pub const PURGE_ENDED_SESSIONS: &str = "DELETE FROM sessions WHERE id IN \
+(SELECT id FROM sessions WHERE expires_at <= ?1 LIMIT ?2)";
+
 // ---- messages ---------------------------------------------------------------------------------
 
 /// The columns of `messages` the store reads, in order (`text` is derived from `parts`).

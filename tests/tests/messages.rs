@@ -1851,7 +1851,10 @@ async fn me_reports_todays_messages_and_tokens() {
 #[tokio::test]
 async fn an_answer_cut_off_by_a_crash_is_kept_as_an_error_after_a_restart() {
     let api = Api::shared();
-    if !api.supports(Capability::RestartRecovery, "an_answer_cut_off_by_a_crash_is_kept_as_an_error_after_a_restart") {
+    if !api.supports(
+        Capability::RestartRecovery,
+        "an_answer_cut_off_by_a_crash_is_kept_as_an_error_after_a_restart",
+    ) {
         return;
     }
     let data = tempfile::Builder::new()
@@ -1905,7 +1908,10 @@ async fn an_answer_cut_off_by_a_crash_is_kept_as_an_error_after_a_restart() {
 #[tokio::test]
 async fn a_generations_stream_cut_off_by_a_crash_ends_after_a_restart() {
     let api = Api::shared();
-    if !api.supports(Capability::RestartRecovery, "a_generations_stream_cut_off_by_a_crash_ends_after_a_restart") {
+    if !api.supports(
+        Capability::RestartRecovery,
+        "a_generations_stream_cut_off_by_a_crash_ends_after_a_restart",
+    ) {
         return;
     }
     let data = tempfile::Builder::new()

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0003_messages.sql",
     "0004_cache.sql",
     "0005_turn_mark.sql",
+    "0006_sessions.sql",
     "0007_generation_claims.sql",
 ];
 

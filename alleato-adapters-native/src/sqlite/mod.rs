@@ -11,6 +11,7 @@
 mod cache;
 mod migrate;
 mod pool;
+mod sessions;
 mod store;
 mod streams;
 

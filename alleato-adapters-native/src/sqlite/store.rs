@@ -47,7 +47,10 @@ pub(super) fn map_error(e: rusqlite::Error) -> StoreError {
                     return StoreError::Conflict(rule);
                 }
                 // A write that refers to a row that is gone (a chat deleted under a send).
-                if message.as_deref().is_some_and(|m| m.contains("FOREIGN KEY constraint failed")) {
+                if message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("FOREIGN KEY constraint failed"))
+                {
                     return StoreError::NotFound;
                 }
             }
@@ -77,6 +80,7 @@ fn conflict_rule(message: &str) -> Option<&'static str> {
         "users.id" => Some("user"),
         "chats.id" => Some("chat"),
         "messages.id" => Some("message"),
+        "sessions.id" => Some("session"),
         _ => None,
     }
 }
@@ -271,7 +275,10 @@ impl MessageRow {
     fn insert_for_turn(&self, conn: &Connection, mark: &[&dyn ToSql; 3]) -> Result<(), StoreError> {
         let m = &self.message;
         self.with_columns(mark, |params| change_one(conn, sql::INSERT_FOR_TURN, params))?;
-        let bump = [&UuidText::new(m.chat_id.as_uuid()) as &dyn ToSql, &m.created_at.as_millis()];
+        let bump = [
+            &UuidText::new(m.chat_id.as_uuid()) as &dyn ToSql,
+            &m.created_at.as_millis(),
+        ];
         let params: Vec<&dyn ToSql> = bump.into_iter().chain(mark.iter().copied()).collect();
         change_one(conn, sql::BUMP_CHAT_FOR_TURN, params.as_slice())
     }
@@ -480,7 +487,10 @@ impl MessageStore for SqliteStore {
         // The statements of D1's batch, guards in the SQL, in one job of the writer (so one
         // savepoint: a failure after the count undoes it too).
         self.write(move |conn| {
-            let (user, mark) = (UuidText::new(quota.user.as_uuid()), UuidText::new(answer.message.id.as_uuid()));
+            let (user, mark) = (
+                UuidText::new(quota.user.as_uuid()),
+                UuidText::new(answer.message.id.as_uuid()),
+            );
             let limit = i64::try_from(quota.limit).unwrap_or(i64::MAX);
             let replaced = replaces.map(|r| UuidText::new(r.as_uuid()));
             let counted = query_one(

@@ -7,5 +7,7 @@ mod service;
 
 pub use model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
 pub use password::{Argon2Hasher, Argon2Params};
-pub use port::{HashError, PasswordHasher, TokenCodec, TokenError, UserStore};
+pub use port::{
+    HashError, PasswordHasher, SPENT_REFRESH_KEPT, Session, SessionStore, TokenCodec, TokenError, UserStore,
+};
 pub use service::{AuthConfig, AuthError, AuthGrant, AuthService, RefreshGrant, RegisterInput};

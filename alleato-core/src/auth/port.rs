@@ -1,8 +1,9 @@
 use async_trait::async_trait;
 
 use super::model::{AccessClaims, DisplayName, Email, UserRecord};
-use crate::id::UserId;
+use crate::id::{SessionId, UserId};
 use crate::store::StoreError;
+use crate::time::Timestamp;
 
 /// Durable storage of users.
 #[async_trait]
@@ -91,4 +92,82 @@ pub trait TokenCodec: Send + Sync + 'static {
     /// # Errors
     /// `TokenError::Invalid` for any token it did not sign (wrong key, `alg: none`, garbage).
     fn decode(&self, token: &str) -> Result<AccessClaims, TokenError>;
+}
+
+/// A signed-in session: its user, the hash of its current refresh token, and when it ends
+/// unless refreshed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Id (in the session's tokens).
+    pub id: SessionId,
+    /// Whose session it is.
+    pub user: UserId,
+    /// Hex SHA-256 of the current refresh token.
+    pub refresh_hash: String,
+    /// When it ends unless refreshed, in milliseconds.
+    pub expires_at: Timestamp,
+}
+
+/// How many spent refresh-token hashes a [`SessionStore`] remembers per session, at least:
+/// the latest ones, so that their reuse is detected.
+pub const SPENT_REFRESH_KEPT: usize = 32;
+
+/// Sessions and their refresh tokens, exact: a rotation, a logout or a revocation holds at once
+/// for every later read, from any location. Never an eventually consistent store (Cloudflare
+/// KV): two refreshes with the same token must not both succeed.
+///
+/// Every write is one statement or a batch of statements whose guards are in the statements
+/// themselves, so that it runs as is on Cloudflare D1 (`batch()`, no interactive transaction).
+/// Times are given by the caller: adapters need no clock.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// `StoreError::Conflict("session")` when the id exists; `NotFound` when the user does
+    /// not (where storage checks references).
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The session, if it is live at `now`: `None` when absent, deleted or expired
+    /// (`expires_at <= now`).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn session(&self, id: SessionId, now: Timestamp) -> Result<Option<Session>, StoreError>;
+
+    /// Rotates the session's refresh token: if the session is live at `now` and `presented`
+    /// is still its current refresh hash, makes `next` current, moves its end to
+    /// `expires_at`, and remembers `presented` as spent; all at once, guarded in the write
+    /// itself. Returns whether it rotated: `false` changes nothing (the session is gone or
+    /// expired, or another rotation spent `presented` first).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn rotate_refresh(
+        &self,
+        id: SessionId,
+        presented: &str,
+        next: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether `hash` is a refresh hash of the session that a rotation has spent (one of the
+    /// latest [`SPENT_REFRESH_KEPT`] at least). `false` for a session that no longer exists.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn is_spent(&self, id: SessionId, hash: &str) -> Result<bool, StoreError>;
+
+    /// Deletes the session and what it remembers. Deleting an absent session is not an error.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_session(&self, id: SessionId) -> Result<(), StoreError>;
+
+    /// Deletes every session of the user and returns how many there were.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, StoreError>;
 }

@@ -3,15 +3,15 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
-use super::port::{HashError, PasswordHasher, TokenCodec, TokenError, UserStore};
+use super::port::{HashError, PasswordHasher, Session, SessionStore, TokenCodec, TokenError, UserStore};
 use crate::id::{SessionId, UserId};
-use crate::ports::{CacheError, Clock, KvCache, Rng};
+use crate::ports::{Clock, Rng};
 use crate::store::StoreError;
+use crate::time::Timestamp;
 use crate::validation::{FieldError, Validator};
 
 /// Lifetimes of tokens and sessions.
@@ -88,31 +88,12 @@ pub enum AuthError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The session cache failed.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
     /// Password hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
     /// Token signing failed.
     #[error(transparent)]
     Token(#[from] TokenError),
-}
-
-/// What the cache holds per session. Private: only this service reads it.
-#[derive(Debug, Serialize, Deserialize)]
-struct SessionRecord {
-    uid: UserId,
-    /// Hex SHA-256 of the current refresh token.
-    refresh: String,
-    /// Hex SHA-256 of refresh tokens already used, newest last (bounded).
-    used: Vec<String>,
-}
-
-const USED_TOKENS_KEPT: usize = 32;
-
-fn session_key(sid: SessionId) -> String {
-    format!("session:{sid}")
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -131,7 +112,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
 /// Registration, login, guests, token refresh and logout, and the check of every request's token.
 pub struct AuthService {
     users: Arc<dyn UserStore>,
-    cache: Arc<dyn KvCache>,
+    sessions: Arc<dyn SessionStore>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
@@ -145,7 +126,7 @@ impl AuthService {
     /// The service over its ports.
     pub fn new(
         users: Arc<dyn UserStore>,
-        cache: Arc<dyn KvCache>,
+        sessions: Arc<dyn SessionStore>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenCodec>,
         clock: Arc<dyn Clock>,
@@ -154,7 +135,7 @@ impl AuthService {
     ) -> Self {
         Self {
             users,
-            cache,
+            sessions,
             hasher,
             tokens,
             clock,
@@ -280,34 +261,39 @@ impl AuthService {
     }
 
     /// Trades a refresh token for a new pair. The old refresh token is spent; presenting a spent
-    /// one again revokes the whole session.
+    /// one again (even by a refresh racing this one) revokes the whole session.
     ///
     /// # Errors
     /// `Unauthorized` for unknown tokens or dead sessions; `RefreshReused` on reuse.
     pub async fn refresh(&self, refresh_token: &str) -> Result<RefreshGrant, AuthError> {
         const INVALID: AuthError = AuthError::Unauthorized("invalid refresh token");
         let sid = parse_refresh_sid(refresh_token).ok_or(INVALID)?;
-        let mut session = self.load_session(sid).await?.ok_or(INVALID)?;
+        let now = self.clock.now();
+        let session = self.sessions.session(sid, now).await?.ok_or(INVALID)?;
         let presented = sha256_hex(refresh_token);
-        if !ct_eq(&presented, &session.refresh) {
-            if session.used.iter().any(|u| ct_eq(u, &presented)) {
-                self.cache.delete(&session_key(sid)).await?;
+        if !ct_eq(&presented, &session.refresh_hash) {
+            if self.sessions.is_spent(sid, &presented).await? {
+                self.sessions.delete_session(sid).await?;
                 return Err(AuthError::RefreshReused);
             }
             return Err(INVALID);
         }
-        if self.users.user_by_id(session.uid).await?.is_none() {
-            self.cache.delete(&session_key(sid)).await?;
+        if self.users.user_by_id(session.user).await?.is_none() {
+            self.sessions.delete_session(sid).await?;
             return Err(INVALID);
         }
         let refresh_token = self.new_refresh_token(sid);
-        let spent = std::mem::replace(&mut session.refresh, sha256_hex(&refresh_token));
-        session.used.push(spent);
-        if session.used.len() > USED_TOKENS_KEPT {
-            session.used.remove(0);
+        let rotated = self
+            .sessions
+            .rotate_refresh(sid, &presented, &sha256_hex(&refresh_token), self.session_end(now), now)
+            .await?;
+        if !rotated {
+            // Spent by another refresh since it was read (or the session ended meanwhile):
+            // the token was used twice.
+            self.sessions.delete_session(sid).await?;
+            return Err(AuthError::RefreshReused);
         }
-        self.store_session(sid, &session).await?;
-        let access_token = self.access_token(session.uid, sid)?;
+        let access_token = self.access_token(session.user, sid)?;
         Ok(RefreshGrant {
             access_token,
             refresh_token,
@@ -323,14 +309,14 @@ impl AuthService {
     pub async fn logout(&self, caller: Option<&AuthContext>, refresh_token: Option<&str>) -> Result<(), AuthError> {
         let mut ended = false;
         if let Some(ctx) = caller {
-            self.cache.delete(&session_key(ctx.session_id)).await?;
+            self.sessions.delete_session(ctx.session_id).await?;
             ended = true;
         }
         if let Some((token, sid)) = refresh_token.and_then(|t| Some((t, parse_refresh_sid(t)?)))
-            && let Some(session) = self.load_session(sid).await?
-            && ct_eq(&sha256_hex(token), &session.refresh)
+            && let Some(session) = self.sessions.session(sid, self.clock.now()).await?
+            && ct_eq(&sha256_hex(token), &session.refresh_hash)
         {
-            self.cache.delete(&session_key(sid)).await?;
+            self.sessions.delete_session(sid).await?;
             ended = true;
         }
         if ended {
@@ -352,8 +338,8 @@ impl AuthService {
         if self.clock.now().as_secs() >= claims.exp {
             return Err(AuthError::TokenExpired);
         }
-        match self.load_session(claims.sid).await? {
-            Some(s) if s.uid == claims.sub => Ok(AuthContext {
+        match self.sessions.session(claims.sid, self.clock.now()).await? {
+            Some(s) if s.user == claims.sub => Ok(AuthContext {
                 user_id: claims.sub,
                 session_id: claims.sid,
             }),
@@ -375,12 +361,13 @@ impl AuthService {
     async fn open_session(&self, uid: UserId) -> Result<RefreshGrant, AuthError> {
         let sid = SessionId::generate(&*self.clock, &*self.rng);
         let refresh_token = self.new_refresh_token(sid);
-        let record = SessionRecord {
-            uid,
-            refresh: sha256_hex(&refresh_token),
-            used: Vec::new(),
+        let session = Session {
+            id: sid,
+            user: uid,
+            refresh_hash: sha256_hex(&refresh_token),
+            expires_at: self.session_end(self.clock.now()),
         };
-        self.store_session(sid, &record).await?;
+        self.sessions.create_session(&session).await?;
         let access_token = self.access_token(uid, sid)?;
         Ok(RefreshGrant {
             access_token,
@@ -410,18 +397,9 @@ impl AuthService {
         format!("{sid}.{}", URL_SAFE_NO_PAD.encode(secret))
     }
 
-    async fn load_session(&self, sid: SessionId) -> Result<Option<SessionRecord>, AuthError> {
-        let Some(raw) = self.cache.get(&session_key(sid)).await? else {
-            return Ok(None);
-        };
-        // An unreadable record is treated as no session: the user signs in again.
-        Ok(serde_json::from_slice(&raw).ok())
-    }
-
-    async fn store_session(&self, sid: SessionId, record: &SessionRecord) -> Result<(), AuthError> {
-        let raw = serde_json::to_vec(record).expect("session records serialise");
-        self.cache.put(&session_key(sid), &raw, self.config.session_ttl).await?;
-        Ok(())
+    /// When a session opened or refreshed at `now` ends unless refreshed again.
+    fn session_end(&self, now: Timestamp) -> Timestamp {
+        now.plus_millis(i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX))
     }
 
     async fn dummy_hash(&self) -> Result<String, AuthError> {

@@ -8,6 +8,7 @@ mod clock;
 mod counters;
 mod generations;
 mod hub;
+mod sessions;
 mod store;
 
 pub use cache::MemoryCache;
@@ -15,6 +16,7 @@ pub use clock::{ManualClock, SeededRng};
 pub use counters::MemoryCounters;
 pub use generations::MemoryGenerations;
 pub use hub::MemoryStreamHub;
+pub use sessions::MemorySessions;
 pub use store::MemoryStore;
 
 fn duration_millis(d: Duration) -> i64 {

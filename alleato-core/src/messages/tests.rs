@@ -13,7 +13,9 @@ use crate::chats::{ChatService, NewChat};
 use crate::llm::{
     CompletionRequest, ECHO_FAIL_TRIGGER, EchoModel, LanguageModel, LlmError, ModelRouter, ModelStream, Sleeper,
 };
-use crate::memory::{ManualClock, MemoryCache, MemoryGenerations, MemoryStore, MemoryStreamHub, SeededRng};
+use crate::memory::{
+    ManualClock, MemoryCache, MemoryGenerations, MemorySessions, MemoryStore, MemoryStreamHub, SeededRng,
+};
 use crate::models::{ModelCatalog, ModelInfo};
 use crate::streams::StreamHub;
 use crate::time::Timestamp;
@@ -132,7 +134,7 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
     );
     let auth = AuthService::new(
         store.clone(),
-        cache.clone(),
+        Arc::new(MemorySessions::new()),
         Arc::new(Argon2Hasher::new(Argon2Params::INSECURE_FAST, rng.clone())),
         Arc::new(NoTokens),
         clock,

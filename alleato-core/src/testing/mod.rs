@@ -4,4 +4,5 @@
 pub mod generations;
 pub mod messages;
 pub mod ports;
+pub mod sessions;
 pub mod streams;
