@@ -8,7 +8,7 @@ use alleato_core::id::{SessionId, UserId};
 use alleato_core::store::StoreError;
 use alleato_core::time::Timestamp;
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, params};
+use rusqlite::{Connection, params};
 
 use super::SqliteStore;
 use super::store::{UuidText, integer, map_error, query_one, text, uuid};
@@ -57,19 +57,8 @@ impl SessionStore for SqliteStore {
                 s.refresh_hash,
                 s.expires_at.as_millis()
             ];
-            match conn
-                .prepare_cached(sql::INSERT_SESSION)
-                .and_then(|mut st| st.execute(row))
-            {
-                Ok(_) => Ok(()),
-                // The user is gone (a foreign key): the id is checked first, as a primary key.
-                Err(rusqlite::Error::SqliteFailure(f, Some(m)))
-                    if f.code == ErrorCode::ConstraintViolation && m.starts_with("FOREIGN KEY") =>
-                {
-                    Err(StoreError::NotFound)
-                }
-                Err(e) => Err(map_error(e)),
-            }
+            // A gone user breaks a foreign key: `map_error` makes that `NotFound`.
+            execute(conn, sql::INSERT_SESSION, row).map(drop)
         })
         .await
     }
