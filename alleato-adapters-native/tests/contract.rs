@@ -37,6 +37,7 @@ mod memory_cache_and_counters {
 
     use alleato_core::Timestamp;
     use alleato_core::memory::{ManualClock, MemoryCache, MemoryCounters};
+    use alleato_core::testing::Capabilities;
     use alleato_core::testing::ports as testing;
 
     fn clock() -> Arc<ManualClock> {
@@ -47,14 +48,14 @@ mod memory_cache_and_counters {
     async fn cache_ttl_and_delete() {
         let clock = clock();
         let cache = MemoryCache::new(clock.clone());
-        testing::cache_ttl_and_delete(&cache, &clock).await;
+        testing::cache_ttl_and_delete(&cache, &Capabilities::manual_clock(clock)).await;
     }
 
     #[tokio::test]
     async fn counters_count_exactly_per_window() {
         let clock = clock();
-        let counters = Arc::new(MemoryCounters::new(clock.clone()));
-        testing::counters_count_exactly_per_window(counters, &clock).await;
+        let counters = MemoryCounters::new(clock.clone());
+        testing::counters_count_exactly_per_window(&counters, &Capabilities::manual_clock(clock)).await;
     }
 }
 
@@ -66,6 +67,7 @@ mod sqlite_cache {
     use alleato_core::Timestamp;
     use alleato_core::memory::ManualClock;
     use alleato_core::ports::KvCache;
+    use alleato_core::testing::Capabilities;
     use alleato_core::testing::ports as testing;
 
     fn clock() -> Arc<ManualClock> {
@@ -77,7 +79,7 @@ mod sqlite_cache {
         let db = super::TempSqlite::open().await;
         let clock = clock();
         let cache = SqliteCache::new(&db.store, clock.clone());
-        testing::cache_ttl_and_delete(&cache, &clock).await;
+        testing::cache_ttl_and_delete(&cache, &Capabilities::manual_clock(clock)).await;
     }
 
     #[tokio::test]
@@ -139,6 +141,7 @@ mod layered_cache {
     use alleato_core::cache::LayeredCache;
     use alleato_core::memory::{ManualClock, MemoryCache};
     use alleato_core::ports::KvCache;
+    use alleato_core::testing::Capabilities;
     use alleato_core::testing::ports as testing;
 
     fn layered(store: &SqliteStore, clock: &Arc<ManualClock>) -> LayeredCache {
@@ -152,7 +155,8 @@ mod layered_cache {
     async fn cache_ttl_and_delete() {
         let db = super::TempSqlite::open().await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
-        testing::cache_ttl_and_delete(&layered(&db.store, &clock), &clock).await;
+        let cache = layered(&db.store, &clock);
+        testing::cache_ttl_and_delete(&cache, &Capabilities::manual_clock(clock)).await;
     }
 
     #[tokio::test]
@@ -355,4 +359,38 @@ mod sqlite_sessions {
         }
         db
     });
+}
+
+/// The suites' `cases()` serve a harness that runs behaviours itself (a Worker's, in workerd):
+/// here, every stream-hub, session-store, cache and generations case on a fresh adapter.
+mod cases_run_by_a_harness {
+    use std::sync::Arc;
+
+    use alleato_adapters_native::spawn::tokio_generations;
+    use alleato_core::Timestamp;
+    use alleato_core::generations::Generations;
+    use alleato_core::memory::{ManualClock, MemoryCache, MemorySessions, MemoryStreamHub};
+    use alleato_core::testing::{self, Capabilities};
+
+    #[tokio::test]
+    async fn every_case_passes_on_the_memory_adapters() {
+        let real_time = Capabilities::real_time();
+        for case in testing::streams::cases() {
+            let hub = MemoryStreamHub::new(Arc::new(ManualClock::new(Timestamp::from_millis(1))));
+            (case.run)(&hub, &real_time).await;
+        }
+        for case in testing::sessions::cases() {
+            (case.run)(&MemorySessions::new(), &real_time).await;
+        }
+        for case in testing::ports::cache_cases() {
+            // On the platform's clock, the suite leaves expiry out.
+            let cache = MemoryCache::new(Arc::new(ManualClock::new(Timestamp::from_millis(1))));
+            (case.run)(&cache, &real_time).await;
+        }
+        for case in testing::generations::cases() {
+            let generations: Arc<dyn Generations> = Arc::new(tokio_generations());
+            (case.run)(&generations, &real_time).await;
+        }
+        assert_eq!(testing::sessions::cases()[0].name, "session_create_and_read");
+    }
 }

@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn keeps_the_cache_contract() {
         let l = layers();
-        block_on(crate::testing::ports::cache_ttl_and_delete(&l.cache, &l.clock));
+        block_on(crate::testing::ports::cache_ttl_and_delete(
+            &l.cache,
+            &crate::testing::Capabilities::manual_clock(l.clock.clone()),
+        ));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Each function takes a fresh adapter whose tasks really run in the background (the suite
 //! waits for them without driving them).
 
+use super::Case;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -146,25 +147,63 @@ pub async fn generation_released_before_run_is_not_running(g: Arc<dyn Generation
     assert!(!g.stop(chat(1), stream(1)).await.unwrap());
 }
 
-/// Expands to one `#[tokio::test]` per generations behaviour; `$make` builds a fresh adapter
+/// Every generations behaviour, for a harness that runs them itself: each on a fresh adapter.
+pub fn cases() -> Vec<Case<Arc<dyn Generations>>> {
+    vec![
+        Case {
+            name: "generation_claim_twice_is_busy",
+            run: |g, _| Box::pin(generation_claim_twice_is_busy(Arc::clone(g))),
+        },
+        Case {
+            name: "generation_release_frees_the_chat",
+            run: |g, _| Box::pin(generation_release_frees_the_chat(Arc::clone(g))),
+        },
+        Case {
+            name: "generation_runs_without_anyone_waiting",
+            run: |g, _| Box::pin(generation_runs_without_anyone_waiting(Arc::clone(g))),
+        },
+        Case {
+            name: "generation_stop_signals_the_task_and_waits_for_its_end",
+            run: |g, _| Box::pin(generation_stop_signals_the_task_and_waits_for_its_end(Arc::clone(g))),
+        },
+        Case {
+            name: "generation_stop_before_run_is_seen_at_start",
+            run: |g, _| Box::pin(generation_stop_before_run_is_seen_at_start(Arc::clone(g))),
+        },
+        Case {
+            name: "generation_stop_of_nothing_is_false",
+            run: |g, _| Box::pin(generation_stop_of_nothing_is_false(Arc::clone(g))),
+        },
+        Case {
+            name: "generation_released_before_run_is_not_running",
+            run: |g, _| Box::pin(generation_released_before_run_is_not_running(Arc::clone(g))),
+        },
+    ]
+}
+
+/// Expands to one test per generations behaviour, under `#[runner]` when one is given first (else
+/// `#[tokio::test]`); `$make` builds a fresh adapter
 /// (an expression of a type implementing [`Generations`], awaited if `async`) whose tasks run
 /// on the test's runtime.
 #[macro_export]
 macro_rules! generations_contract_tests {
-    ($make:expr) => {
-        $crate::generations_contract_tests!(@each $make;
-            generation_claim_twice_is_busy, generation_release_frees_the_chat,
-            generation_runs_without_anyone_waiting, generation_stop_signals_the_task_and_waits_for_its_end,
-            generation_stop_before_run_is_seen_at_start, generation_stop_of_nothing_is_false,
-            generation_released_before_run_is_not_running);
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
+    (@each [$runner:meta] $make:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[$runner]
             async fn $name() {
                 let generations = ::std::sync::Arc::new($make);
                 $crate::testing::generations::$name(generations).await;
             }
         )*
+    };
+    (#[$runner:meta] $make:expr) => {
+        $crate::generations_contract_tests!(@each [$runner] $make;
+            generation_claim_twice_is_busy, generation_release_frees_the_chat,
+            generation_runs_without_anyone_waiting, generation_stop_signals_the_task_and_waits_for_its_end,
+            generation_stop_before_run_is_seen_at_start, generation_stop_of_nothing_is_false,
+            generation_released_before_run_is_not_running);
+    };
+    ($make:expr) => {
+        $crate::generations_contract_tests!(#[tokio::test] $make);
     };
 }

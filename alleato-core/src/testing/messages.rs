@@ -2,6 +2,7 @@
 //! behaviour, run against every adapter with
 //! [`message_store_contract_tests!`](crate::message_store_contract_tests).
 
+use super::{Case, cases};
 use uuid::Uuid;
 
 use crate::auth::{Email, User, UserKind, UserRecord, UserStore};
@@ -447,23 +448,44 @@ pub async fn turns_are_counted_and_all_or_nothing(s: &dyn FullStore) {
     assert_eq!(s.message(q3.id).await.unwrap(), None);
 }
 
-/// Expands to one `#[tokio::test]` per message-store behaviour; `$make` builds a fresh empty
+/// Every message-store behaviour, for a harness that runs them itself: each on a fresh adapter.
+pub fn cases() -> Vec<Case<dyn FullStore>> {
+    cases![
+        message_round_trips,
+        message_update,
+        message_pages,
+        context_reads_the_latest_finished_texts,
+        message_deletes,
+        chat_delete_cascades_to_messages,
+        streaming_messages_are_found,
+        votes_upsert,
+        chat_search_includes_message_text,
+        usage_counts_per_day,
+        turns_are_counted_and_all_or_nothing,
+    ]
+}
+
+/// Expands to one test per message-store behaviour, under `#[runner]` when one is given first (else
+/// `#[tokio::test]`); `$make` builds a fresh empty
 /// store implementing [`FullStore`].
 #[macro_export]
 macro_rules! message_store_contract_tests {
-    ($make:expr) => {
-        $crate::message_store_contract_tests!(@each $make;
-            message_round_trips, message_update, message_pages, context_reads_the_latest_finished_texts, message_deletes,
-            chat_delete_cascades_to_messages, streaming_messages_are_found, votes_upsert,
-            chat_search_includes_message_text, usage_counts_per_day, turns_are_counted_and_all_or_nothing);
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
+    (@each [$runner:meta] $make:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[$runner]
             async fn $name() {
                 let store = $make;
                 $crate::testing::messages::$name(&store).await;
             }
         )*
+    };
+    (#[$runner:meta] $make:expr) => {
+        $crate::message_store_contract_tests!(@each [$runner] $make;
+            message_round_trips, message_update, message_pages, context_reads_the_latest_finished_texts, message_deletes,
+            chat_delete_cascades_to_messages, streaming_messages_are_found, votes_upsert,
+            chat_search_includes_message_text, usage_counts_per_day, turns_are_counted_and_all_or_nothing);
+    };
+    ($make:expr) => {
+        $crate::message_store_contract_tests!(#[tokio::test] $make);
     };
 }

@@ -3,13 +3,12 @@
 //! An adapter crate calls [`store_contract_tests!`](crate::store_contract_tests) with an
 //! expression that makes a fresh, empty store, and gets one `#[tokio::test]` per behaviour.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::{Capabilities, Case, cases};
 use crate::auth::{DisplayName, Email, User, UserKind, UserRecord, UserStore};
 use crate::chats::{Chat, ChatListQuery, ChatStore, ChatTitle, SearchText, Visibility};
 use crate::id::{ChatId, UserId};
-use crate::memory::ManualClock;
 use crate::page::{Cursor, Limit};
 use crate::ports::{Counters, KvCache};
 use crate::store::StoreError;
@@ -227,22 +226,29 @@ pub async fn chat_list_search(s: &dyn TestStore) {
     assert!(s.list_chats(&find("nothing like it")).await.unwrap().is_empty());
 }
 
-/// Values live until their TTL passes; put replaces; delete removes.
-pub async fn cache_ttl_and_delete(cache: &dyn KvCache, clock: &ManualClock) {
-    cache.put("k", b"v1", Duration::from_secs(10)).await.unwrap();
+/// Values live until their TTL passes (checked when the suite moves the adapter's clock); put
+/// replaces; delete removes. TTLs are of a minute, the shortest Workers KV takes.
+pub async fn cache_ttl_and_delete(cache: &dyn KvCache, caps: &Capabilities) {
+    let ttl = Duration::from_secs(60);
+    cache.put("k", b"v1", ttl).await.unwrap();
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
-    cache.put("k", b"v2", Duration::from_secs(10)).await.unwrap();
+    cache.put("k", b"v2", ttl).await.unwrap();
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v2"[..]));
-    clock.advance(Duration::from_secs(11));
-    assert_eq!(cache.get("k").await.unwrap(), None);
-    cache.put("k", b"v3", Duration::from_secs(10)).await.unwrap();
+    if let Some(clock) = &caps.clock {
+        clock.advance(ttl - Duration::from_millis(1));
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v2"[..]));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(cache.get("k").await.unwrap(), None);
+    }
+    cache.put("k", b"v3", ttl).await.unwrap();
     cache.delete("k").await.unwrap();
     cache.delete("never").await.unwrap();
     assert_eq!(cache.get("k").await.unwrap(), None);
 }
 
-/// Counters add exactly, even concurrently, and reset when their window passes.
-pub async fn counters_count_exactly_per_window(counters: Arc<dyn Counters>, clock: &ManualClock) {
+/// Counters add exactly, and reset when their window passes (checked when the suite moves the
+/// adapter's clock).
+pub async fn counters_count_exactly_per_window(counters: &dyn Counters, caps: &Capabilities) {
     let w = Duration::from_secs(60);
     assert_eq!(counters.get("c").await.unwrap().total, 0);
     let first = counters.increment("c", 1, w).await.unwrap();
@@ -250,6 +256,9 @@ pub async fn counters_count_exactly_per_window(counters: Arc<dyn Counters>, cloc
     assert_eq!(counters.increment("c", 2, w).await.unwrap().total, 3);
     assert_eq!(counters.get("c").await.unwrap().total, 3);
     assert_eq!(counters.get("other").await.unwrap().total, 0);
+    let Some(clock) = &caps.clock else {
+        return;
+    };
     clock.advance(Duration::from_secs(61));
     assert_eq!(counters.get("c").await.unwrap().total, 0);
     let again = counters.increment("c", 1, w).await.unwrap();
@@ -257,23 +266,53 @@ pub async fn counters_count_exactly_per_window(counters: Arc<dyn Counters>, cloc
     assert!(again.resets_at > first.resets_at);
 }
 
-/// Expands to one `#[tokio::test]` per storage behaviour; `$make` builds a fresh empty store
+/// Every key-value cache behaviour, for a harness that runs them itself.
+pub fn cache_cases() -> Vec<Case<dyn KvCache>> {
+    cases![cache_ttl_and_delete(caps)]
+}
+
+/// Every counters behaviour, for a harness that runs them itself.
+pub fn counter_cases() -> Vec<Case<dyn Counters>> {
+    cases![counters_count_exactly_per_window(caps)]
+}
+
+/// Every storage behaviour, for a harness that runs them itself: each on a fresh adapter.
+pub fn cases() -> Vec<Case<dyn TestStore>> {
+    cases![
+        user_round_trips,
+        duplicate_email_is_a_conflict,
+        many_guests_without_email,
+        guest_upgrade_keeps_id_and_chats,
+        guest_upgrade_refusals,
+        chat_round_trips,
+        chat_update,
+        chat_delete,
+        chat_list_order_and_pages,
+        chat_list_search,
+    ]
+}
+
+/// Expands to one test per storage behaviour, under `#[runner]` when one is given first (else
+/// `#[tokio::test]`); `$make` builds a fresh empty store
 /// (an expression of a type implementing [`TestStore`], awaited if `async`).
 #[macro_export]
 macro_rules! store_contract_tests {
-    ($make:expr) => {
-        $crate::store_contract_tests!(@each $make;
-            user_round_trips, duplicate_email_is_a_conflict, many_guests_without_email,
-            guest_upgrade_keeps_id_and_chats, guest_upgrade_refusals, chat_round_trips,
-            chat_update, chat_delete, chat_list_order_and_pages, chat_list_search);
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
+    (@each [$runner:meta] $make:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[$runner]
             async fn $name() {
                 let store = $make;
                 $crate::testing::ports::$name(&store).await;
             }
         )*
+    };
+    (#[$runner:meta] $make:expr) => {
+        $crate::store_contract_tests!(@each [$runner] $make;
+            user_round_trips, duplicate_email_is_a_conflict, many_guests_without_email,
+            guest_upgrade_keeps_id_and_chats, guest_upgrade_refusals, chat_round_trips,
+            chat_update, chat_delete, chat_list_order_and_pages, chat_list_search);
+    };
+    ($make:expr) => {
+        $crate::store_contract_tests!(#[tokio::test] $make);
     };
 }

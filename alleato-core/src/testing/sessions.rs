@@ -4,6 +4,7 @@
 //! Sessions belong to the users of [`session_users`]: a store whose storage checks references
 //! (SQLite's foreign keys) must have them before the suite runs.
 
+use super::{Case, cases};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::Poll;
@@ -208,24 +209,40 @@ pub async fn session_delete_and_delete_all_of_a_user(s: &dyn SessionStore) {
     assert_eq!(s.delete_user_sessions(session_users()[0].user.id).await.unwrap(), 0);
 }
 
-/// Expands to one `#[tokio::test]` per session-store behaviour; `$make` builds a fresh, empty
+/// Every session-store behaviour, for a harness that runs them itself: each on a fresh adapter.
+pub fn cases() -> Vec<Case<dyn SessionStore>> {
+    cases![
+        session_create_and_read,
+        session_expired_reads_as_absent,
+        session_rotate_only_from_the_current_hash,
+        session_concurrent_rotations_one_wins,
+        session_the_latest_spent_hashes_are_remembered,
+        session_delete_and_delete_all_of_a_user,
+    ]
+}
+
+/// Expands to one test per session-store behaviour, under `#[runner]` when one is given first (else
+/// `#[tokio::test]`); `$make` builds a fresh, empty
 /// store (an expression of a type implementing [`SessionStore`], awaited if `async`) in which
 /// the [`session_users`] exist.
 #[macro_export]
 macro_rules! session_store_contract_tests {
-    ($make:expr) => {
-        $crate::session_store_contract_tests!(@each $make;
-            session_create_and_read, session_expired_reads_as_absent,
-            session_rotate_only_from_the_current_hash, session_concurrent_rotations_one_wins,
-            session_the_latest_spent_hashes_are_remembered, session_delete_and_delete_all_of_a_user);
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
+    (@each [$runner:meta] $make:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[$runner]
             async fn $name() {
                 let store = $make;
                 $crate::testing::sessions::$name(&store).await;
             }
         )*
+    };
+    (#[$runner:meta] $make:expr) => {
+        $crate::session_store_contract_tests!(@each [$runner] $make;
+            session_create_and_read, session_expired_reads_as_absent,
+            session_rotate_only_from_the_current_hash, session_concurrent_rotations_one_wins,
+            session_the_latest_spent_hashes_are_remembered, session_delete_and_delete_all_of_a_user);
+    };
+    ($make:expr) => {
+        $crate::session_store_contract_tests!(#[tokio::test] $make);
     };
 }

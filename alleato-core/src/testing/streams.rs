@@ -5,6 +5,7 @@
 //! [`stream_chat`]: a hub whose storage checks references (SQLite's foreign keys) must have
 //! both records before the suite runs.
 
+use super::{Case, cases};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -547,13 +548,45 @@ pub async fn stream_slow_follower_loses_nothing(hub: &dyn StreamHub) {
     assert_eq!(next(&mut slow).await, None);
 }
 
-/// Expands to one `#[tokio::test]` per stream-hub behaviour; `$make` builds a fresh, empty hub
+/// Every stream-hub behaviour, for a harness that runs them itself: each on a fresh adapter.
+pub fn cases() -> Vec<Case<dyn StreamHub>> {
+    cases![
+        stream_create_and_meta,
+        stream_append_numbers_from_zero,
+        stream_events_keep_their_data,
+        stream_follow_replays_then_live,
+        stream_follow_after_replays_the_rest,
+        stream_follow_closed_replays_and_ends,
+        stream_append_to_closed_is_closed,
+        stream_close_wakes_live_followers,
+        stream_delete_ends_followers_then_not_found,
+        stream_unknown_ids_are_not_found,
+        stream_many_followers_see_the_same_events,
+        stream_concurrent_appends_are_numbered_without_gaps,
+        stream_slow_follower_loses_nothing,
+        stream_append_batch_returns_the_last_number,
+        stream_concurrent_batches_stay_whole,
+        stream_events_reads_the_log_without_waiting,
+    ]
+}
+
+/// Expands to one test per stream-hub behaviour, under `#[runner]` when one is given first (else
+/// `#[tokio::test]`); `$make` builds a fresh, empty hub
 /// (an expression of a type implementing [`StreamHub`], awaited if `async`) in which
 /// [`stream_owner`] and [`stream_chat`] exist.
 #[macro_export]
 macro_rules! stream_hub_contract_tests {
-    ($make:expr) => {
-        $crate::stream_hub_contract_tests!(@each $make;
+    (@each [$runner:meta] $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[$runner]
+            async fn $name() {
+                let hub = $make;
+                $crate::testing::streams::$name(&hub).await;
+            }
+        )*
+    };
+    (#[$runner:meta] $make:expr) => {
+        $crate::stream_hub_contract_tests!(@each [$runner] $make;
             stream_create_and_meta, stream_append_numbers_from_zero, stream_events_keep_their_data,
             stream_follow_replays_then_live, stream_follow_after_replays_the_rest,
             stream_follow_closed_replays_and_ends, stream_append_to_closed_is_closed,
@@ -563,13 +596,7 @@ macro_rules! stream_hub_contract_tests {
             stream_append_batch_returns_the_last_number, stream_concurrent_batches_stay_whole,
             stream_events_reads_the_log_without_waiting);
     };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let hub = $make;
-                $crate::testing::streams::$name(&hub).await;
-            }
-        )*
+    ($make:expr) => {
+        $crate::stream_hub_contract_tests!(#[tokio::test] $make);
     };
 }
