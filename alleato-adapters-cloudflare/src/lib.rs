@@ -1,0 +1,239 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+// The whole crate is a Worker: on other targets it is empty (see Cargo.toml).
+#![cfg(target_arch = "wasm32")]
+
+pub mod config;
+pub mod d1;
+pub mod durable;
+pub mod kv;
+pub mod llm;
+pub mod platform;
+pub mod send;
+pub mod spawn;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alleato_core::auth::{Argon2Hasher, AuthConfig, AuthService};
+use alleato_core::chats::ChatService;
+use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
+use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, QuotaConfig};
+use alleato_core::models::{ModelCatalog, ModelInfo};
+use alleato_core::ports::{Clock, Rng};
+use alleato_core::streams::StreamService;
+use alleato_http::{ApiError, AppState, ClientIp, HttpConfig, JwtCodec};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use tower::ServiceExt;
+use worker::{Context, Env, HttpRequest, event};
+
+pub use durable::AlleatoCounter;
+
+use crate::config::{Config, ConfigError};
+use crate::d1::{D1Cache, D1Store, D1StreamHub};
+use crate::durable::DurableCounters;
+use crate::kv::WorkersKvCache;
+use crate::llm::DelaySleeper;
+use crate::platform::{CryptoRng, WorkerClock};
+use crate::spawn::WaitUntilSpawner;
+
+/// The D1 database binding (`wrangler.toml`).
+pub const D1_BINDING: &str = "DB";
+/// The Workers KV binding of the response cache.
+pub const KV_BINDING: &str = "CACHE";
+/// The Durable Object namespace of the counters.
+pub const COUNTERS_BINDING: &str = "COUNTERS";
+
+/// Why the Worker cannot serve: a setting or a binding is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// A setting is missing or invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A binding of `wrangler.toml` is missing.
+    #[error("binding {name}: {why}")]
+    Binding {
+        /// The binding's name.
+        name: &'static str,
+        /// What the runtime said.
+        why: String,
+    },
+}
+
+fn binding<T>(name: &'static str, found: worker::Result<T>) -> Result<T, WireError> {
+    found.map_err(|e| WireError::Binding {
+        name,
+        why: e.to_string(),
+    })
+}
+
+/// Builds the router's state for one request: the adapters on this request's bindings, and a
+/// spawner on its `Context`.
+///
+/// # Errors
+/// When a setting or a binding is wrong.
+pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
+    let config = Config::from_env(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
+    let rng: Arc<dyn Rng> = Arc::new(CryptoRng);
+    let tokens = Arc::new(JwtCodec::new(config.jwt_secret.as_bytes()).map_err(|why| {
+        WireError::Config(ConfigError {
+            name: "ALLEATO_JWT_SECRET",
+            why,
+        })
+    })?);
+    let store = Arc::new(D1Store::new(binding(D1_BINDING, env.d1(D1_BINDING))?));
+    // Sessions must be exact (a logout holds at once everywhere): D1, not KV.
+    let sessions = Arc::new(D1Cache::new(&store, clock.clone()));
+    let response_cache = Arc::new(WorkersKvCache::new(binding(KV_BINDING, env.kv(KV_BINDING))?));
+    let counters = Arc::new(DurableCounters::new(
+        binding(COUNTERS_BINDING, env.durable_object(COUNTERS_BINDING))?,
+        clock.clone(),
+    ));
+    let hub = Arc::new(
+        D1StreamHub::new(&store, clock.clone()).with_poll_interval(Duration::from_millis(config.stream_poll_ms)),
+    );
+    // Hashing runs in the isolate (there are no other threads); its cost is a setting.
+    let hasher = Arc::new(Argon2Hasher::new(config.argon2, rng.clone()));
+    let (catalog, model) = models(&config)?;
+    let catalog = Arc::new(catalog);
+    let auth = Arc::new(AuthService::new(
+        store.clone(),
+        sessions,
+        hasher,
+        tokens,
+        clock.clone(),
+        rng.clone(),
+        AuthConfig {
+            access_ttl: Duration::from_secs(config.access_token_ttl_secs),
+            session_ttl: Duration::from_secs(config.session_ttl_secs),
+        },
+    ));
+    let chats = Arc::new(ChatService::new(
+        store.clone(),
+        catalog.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
+    let messages = Arc::new(MessageService::new(
+        MessagePorts {
+            chats: chats.clone(),
+            chat_store: store.clone(),
+            messages: store.clone(),
+            usage: store.clone(),
+            users: store.clone(),
+            hub: hub.clone(),
+            model,
+            cache: response_cache,
+            spawner: Arc::new(WaitUntilSpawner::new(ctx)),
+            catalog: catalog.clone(),
+            clock: clock.clone(),
+            rng: rng.clone(),
+        },
+        MessageConfig {
+            context_messages: config.context_messages,
+            response_cache_ttl: Duration::from_secs(config.response_cache_ttl_secs),
+        },
+        QuotaConfig {
+            guest_daily_messages: config.guest_daily_messages,
+            regular_daily_messages: config.regular_daily_messages,
+        },
+    ));
+    let streams = Arc::new(StreamService::new(
+        hub,
+        chats.clone(),
+        messages.clone(),
+        clock.clone(),
+        rng.clone(),
+    ));
+    let http = HttpConfig {
+        cors_origins: config.cors_origins.clone(),
+        rate_limit_per_minute: config.rate_limit_per_minute,
+        auth_rate_limit_per_minute: config.auth_rate_limit_per_minute,
+        environment: config.environment.clone(),
+        runtime: "cloudflare",
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        sse_keep_alive_secs: config.sse_keep_alive_secs,
+    };
+    Ok(AppState {
+        auth,
+        chats,
+        messages,
+        streams,
+        catalog,
+        counters,
+        clock,
+        rng,
+        config: Arc::new(http),
+    })
+}
+
+/// The model catalog and the adapters behind it: `echo`, the built-in model.
+fn models(config: &Config) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), WireError> {
+    let echo = Arc::new(EchoModel::new(
+        Arc::new(DelaySleeper),
+        Duration::from_millis(config.echo_delay_ms),
+    ));
+    let router = ModelRouter::new().with("echo", echo);
+    let infos = vec![ModelInfo {
+        id: "echo".to_owned(),
+        name: "Echo (built in)".to_owned(),
+    }];
+    if config.openai_base_url.is_some() || !config.openai_models.is_empty() {
+        return Err(WireError::Config(ConfigError {
+            name: "ALLEATO_OPENAI_BASE_URL",
+            why: "OpenAI-compatible models are not served by this Worker build yet".to_owned(),
+        }));
+    }
+    if let Some(default) = &config.default_model
+        && !infos.iter().any(|m| &m.id == default)
+    {
+        return Err(WireError::Config(ConfigError {
+            name: "ALLEATO_DEFAULT_MODEL",
+            why: format!("{default} is not a configured model"),
+        }));
+    }
+    let catalog = ModelCatalog::new(infos).map_err(|why| {
+        WireError::Config(ConfigError {
+            name: "ALLEATO_OPENAI_MODELS",
+            why: why.to_owned(),
+        })
+    })?;
+    Ok((catalog, Arc::new(router)))
+}
+
+/// The client's address as Cloudflare saw it.
+fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    req.headers()
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Serves `alleato_http::router` for one request.
+#[event(fetch)]
+async fn fetch(mut req: HttpRequest, env: Env, ctx: Context) -> worker::Result<axum::response::Response> {
+    let state = match wire(&env, Arc::new(ctx)) {
+        Ok(state) => state,
+        Err(e) => {
+            worker::console_error!("alleato cannot serve: {e}");
+            let problem = ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "misconfigured",
+                format!("the Worker is misconfigured: {e}"),
+            );
+            return Ok(problem.into_response());
+        }
+    };
+    // The rate limits count per client: without this every client would share one bucket.
+    if let Some(ip) = client_ip(&req) {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    let res = alleato_http::router(state)
+        .oneshot(req)
+        .await
+        .unwrap_or_else(|never| match never {});
+    Ok(res)
+}
