@@ -10,7 +10,6 @@ pub mod kv;
 pub mod llm;
 pub mod platform;
 pub mod send;
-pub mod spawn;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,12 +31,11 @@ use worker::{Context, Env, HttpRequest, event};
 pub use durable::AlleatoCounter;
 
 use crate::config::{Config, ConfigError};
-use crate::d1::{D1Cache, D1Store, D1StreamHub};
+use crate::d1::{D1Generations, D1Store, D1StreamHub};
 use crate::durable::DurableCounters;
 use crate::kv::WorkersKvCache;
 use crate::llm::DelaySleeper;
 use crate::platform::{CryptoRng, WorkerClock};
-use crate::spawn::WaitUntilSpawner;
 
 /// The D1 database binding (`wrangler.toml`).
 pub const D1_BINDING: &str = "DB";
@@ -69,8 +67,8 @@ fn binding<T>(name: &'static str, found: worker::Result<T>) -> Result<T, WireErr
     })
 }
 
-/// Builds the router's state for one request: the adapters on this request's bindings, and a
-/// spawner on its `Context`.
+/// Builds the router's state for one request: the adapters on this request's bindings, and
+/// generations that run in its `Context`'s `waitUntil`.
 ///
 /// # Errors
 /// When a setting or a binding is wrong.
@@ -85,8 +83,6 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
         })
     })?);
     let store = Arc::new(D1Store::new(binding(D1_BINDING, env.d1(D1_BINDING))?));
-    // Sessions must be exact (a logout holds at once everywhere): D1, not KV.
-    let sessions = Arc::new(D1Cache::new(&store, clock.clone()));
     let response_cache = Arc::new(WorkersKvCache::new(binding(KV_BINDING, env.kv(KV_BINDING))?));
     let counters = Arc::new(DurableCounters::new(
         binding(COUNTERS_BINDING, env.durable_object(COUNTERS_BINDING))?,
@@ -99,9 +95,11 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
     let hasher = Arc::new(Argon2Hasher::new(config.argon2, rng.clone()));
     let (catalog, model) = models(&config)?;
     let catalog = Arc::new(catalog);
+    // Sessions must be exact (a logout or a reused refresh token holds at once on every
+    // isolate): D1, never KV.
     let auth = Arc::new(AuthService::new(
         store.clone(),
-        sessions,
+        store.clone(),
         hasher,
         tokens,
         clock.clone(),
@@ -113,6 +111,7 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
     ));
     let chats = Arc::new(ChatService::new(
         store.clone(),
+        hub.clone(),
         catalog.clone(),
         clock.clone(),
         rng.clone(),
@@ -127,7 +126,7 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
             hub: hub.clone(),
             model,
             cache: response_cache,
-            spawner: Arc::new(WaitUntilSpawner::new(ctx)),
+            generations: Arc::new(D1Generations::new((*store).clone(), clock.clone(), ctx)),
             catalog: catalog.clone(),
             clock: clock.clone(),
             rng: rng.clone(),

@@ -121,12 +121,7 @@ impl Generations for D1Generations {
     }
 
     fn run(&self, chat: ChatId, stream: StreamId, task: GenerationTask) {
-        let stop: StopSignal = Box::pin(js(stop_requested(
-            self.store.clone(),
-            self.clock.clone(),
-            chat,
-            stream,
-        )));
+        let stop: StopSignal = Box::pin(js(stop_requested(self.store.clone(), self.clock.clone(), chat, stream)));
         self.ctx.wait_until(task(stop));
     }
 

@@ -6,8 +6,9 @@
 //! implicit transaction that rolls back entirely when a statement fails) whose guards live in the
 //! SQL.
 
-mod cache;
+mod generations;
 mod model;
+mod sessions;
 mod store;
 mod streams;
 
@@ -19,7 +20,7 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
-pub use cache::D1Cache;
+pub use generations::D1Generations;
 pub use streams::D1StreamHub;
 
 use crate::send::js;
@@ -50,7 +51,6 @@ pub(crate) enum Arg {
     /// INTEGER: D1 takes JavaScript numbers, exact up to 2^53 (milliseconds since the epoch,
     /// counts and days all fit).
     Int(i64),
-    Blob(Vec<u8>),
 }
 
 impl From<&Arg> for JsValue {
@@ -59,7 +59,6 @@ impl From<&Arg> for JsValue {
             Arg::Null => JsValue::NULL,
             Arg::Text(s) => JsValue::from_str(s),
             Arg::Int(n) => JsValue::from_f64(*n as f64),
-            Arg::Blob(b) => js_sys::Uint8Array::from(b.as_slice()).buffer().into(),
         }
     }
 }
@@ -232,6 +231,7 @@ fn conflict_rule(text: &str) -> Option<&'static str> {
         "chats.id" => Some("chat"),
         "messages.id" => Some("message"),
         "streams.id" => Some("stream"),
+        "sessions.id" => Some("session"),
         _ => None,
     }
 }

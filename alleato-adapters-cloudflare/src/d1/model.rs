@@ -55,18 +55,6 @@ impl<'a> Row<'a> {
     pub(crate) fn uuid(&self, i: usize, column: &str) -> Result<Uuid, StoreError> {
         Uuid::try_parse(self.text(i, column)?).map_err(|e| corrupt(column, e))
     }
-
-    /// A BLOB: D1 returns it as an array of byte values.
-    pub(crate) fn blob(&self, i: usize, column: &str) -> Result<Vec<u8>, StoreError> {
-        let Value::Array(bytes) = self.value(i, column)? else {
-            return Err(corrupt(column, "not a blob"));
-        };
-        bytes
-            .iter()
-            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(|| corrupt(column, "not a blob"))
-    }
 }
 
 /// Reads a row of `users` columns.

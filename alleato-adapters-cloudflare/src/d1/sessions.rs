@@ -28,7 +28,10 @@ impl SessionStore for D1Store {
 
     async fn session(&self, sid: SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
         let row = self
-            .row(Query::new(sql::SESSION_BY_ID, vec![id(sid.as_uuid()), now.as_millis().into()]))
+            .row(Query::new(
+                sql::SESSION_BY_ID,
+                vec![id(sid.as_uuid()), now.as_millis().into()],
+            ))
             .await?;
         row.map(|r| {
             let row = Row(&r);
@@ -57,7 +60,13 @@ impl SessionStore for D1Store {
                 Query::new(sql::SPEND_REFRESH, vec![key.clone(), presented.into(), now.clone()]),
                 Query::new(
                     sql::ROTATE_REFRESH,
-                    vec![key.clone(), presented.into(), next.into(), expires_at.as_millis().into(), now],
+                    vec![
+                        key.clone(),
+                        presented.into(),
+                        next.into(),
+                        expires_at.as_millis().into(),
+                        now,
+                    ],
                 ),
                 Query::new(sql::TRIM_SPENT_REFRESH, vec![key, kept]),
             ])

@@ -202,22 +202,35 @@ impl StreamHub for D1StreamHub {
         self.stream_meta(sid).await
     }
 
-    async fn append(&self, sid: StreamId, data: &str) -> Result<u64, StreamError> {
-        let row = self
-            .store
-            .row(Query::new(
-                sql::APPEND_STREAM_EVENT,
-                vec![id(sid.as_uuid()), data.into()],
-            ))
-            .await
-            .map_err(stream_error)?;
-        if let Some(row) = row {
-            return Row(&row).count(0, "stream_events.seq").map_err(stream_error);
+    async fn append(&self, sid: StreamId, data: &[String]) -> Result<u64, StreamError> {
+        if data.is_empty() {
+            return Err(StreamError::EmptyBatch);
+        }
+        // One batch is one transaction: the events take consecutive numbers, no other append
+        // comes between them, and all of them are written or none (a closed or absent stream
+        // makes every statement insert nothing).
+        let batch = data
+            .iter()
+            .map(|d| Query::new(sql::APPEND_STREAM_EVENT, vec![id(sid.as_uuid()), d.as_str().into()]))
+            .collect();
+        let outcomes = self.store.batch(batch).await.map_err(stream_error)?;
+        let last = outcomes.last().and_then(|o| o.rows.first()).and_then(|r| r.get("seq"));
+        if let Some(seq) = last {
+            return seq
+                .as_u64()
+                .ok_or_else(|| stream_error(corrupt("stream_events.seq", "not a sequence number")));
         }
         match self.stream_meta(sid).await? {
             None => Err(StreamError::NotFound),
             Some(_) => Err(StreamError::Closed),
         }
+    }
+
+    async fn events(&self, sid: StreamId, after: Option<u64>) -> Result<Vec<StreamEvent>, StreamError> {
+        if self.stream_meta(sid).await?.is_none() {
+            return Err(StreamError::NotFound);
+        }
+        events_after(&self.store, sid, after).await
     }
 
     async fn close(&self, sid: StreamId) -> Result<(), StreamError> {
