@@ -211,9 +211,41 @@ fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The request with its whole body read, or the problem to answer: a body over the API's limit
+/// is `413`, as on the native server.
+///
+/// Read before routing, always to its end: in workerd, a request body left unread when the
+/// response is sent (a `401` to a `POST` with a body, say) is read later by the runtime and
+/// fails as an uncaught exception, which in `wrangler dev` restarts the Worker under every other
+/// request in flight. The API takes JSON bodies of at most [`JSON_LIMIT`](alleato_http::extract::JSON_LIMIT).
+async fn read_body(req: HttpRequest) -> Result<axum::extract::Request, axum::response::Response> {
+    use http_body_util::BodyExt as _;
+
+    let limit = alleato_http::extract::JSON_LIMIT;
+    let (parts, mut body) = req.into_parts();
+    let mut bytes = Vec::new();
+    let mut too_large = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("the request body could not be read").into_response());
+        };
+        if let Ok(data) = frame.into_data() {
+            // Past the limit the rest is read and dropped, so that nothing is left unread.
+            too_large |= bytes.len() + data.len() > limit;
+            if !too_large {
+                bytes.extend_from_slice(&data);
+            }
+        }
+    }
+    if too_large {
+        return Err(ApiError::payload_too_large(limit).into_response());
+    }
+    Ok(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
 /// Serves `alleato_http::router` for one request.
 #[event(fetch)]
-async fn fetch(mut req: HttpRequest, env: Env, ctx: Context) -> worker::Result<axum::response::Response> {
+async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<axum::response::Response> {
     let state = match wire(&env, Arc::new(ctx)) {
         Ok(state) => state,
         Err(e) => {
@@ -226,8 +258,13 @@ async fn fetch(mut req: HttpRequest, env: Env, ctx: Context) -> worker::Result<a
             return Ok(problem.into_response());
         }
     };
+    let ip = client_ip(&req);
+    let mut req = match read_body(req).await {
+        Ok(req) => req,
+        Err(problem) => return Ok(problem),
+    };
     // The rate limits count per client: without this every client would share one bucket.
-    if let Some(ip) = client_ip(&req) {
+    if let Some(ip) = ip {
         req.extensions_mut().insert(ClientIp(ip));
     }
     let res = alleato_http::router(state)
