@@ -165,6 +165,7 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
         counters,
         clock,
         rng,
+        sleeper: Arc::new(DelaySleeper),
         config: Arc::new(http),
     })
 }

@@ -343,6 +343,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         counters: counters.clone(),
         clock,
         rng,
+        sleeper: Arc::new(TokioSleeper),
         config: Arc::new(http),
     };
     Ok(Wired {

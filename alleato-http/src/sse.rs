@@ -2,13 +2,70 @@
 //! at the end, `: ping` comments while idle.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use alleato_core::streams::EventStream;
+use alleato_core::llm::Sleeper;
+use alleato_core::streams::{EventStream, StreamEvent};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
+
+/// `: ping` comments on an idle stream, timed by the runtime's own timer (tokio's natively, the
+/// Workers' `setTimeout` on Cloudflare, where axum's keep-alive, built on tokio, cannot run).
+#[derive(Clone)]
+pub struct KeepAlive {
+    /// The runtime's timer.
+    pub sleeper: Arc<dyn Sleeper>,
+    /// How long a stream may stay silent: a ping comes after one to two intervals without an
+    /// event.
+    pub interval: Duration,
+}
+
+/// What the SSE body sends next.
+enum Item {
+    Event(StreamEvent),
+    Ping,
+}
+
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn sleep(keep_alive: &KeepAlive) -> Sleep {
+    let (sleeper, interval) = (keep_alive.sleeper.clone(), keep_alive.interval);
+    Box::pin(async move { sleeper.sleep(interval).await })
+}
+
+/// The events, with a ping at every tick of `keep_alive` that saw none. One timer per interval,
+/// not one per event: a busy stream costs nothing more than its events.
+fn with_pings(events: EventStream, keep_alive: KeepAlive) -> impl Stream<Item = Item> + Send {
+    let tick = sleep(&keep_alive);
+    futures_util::stream::unfold(
+        (events, keep_alive, tick, true),
+        |(mut events, keep_alive, mut tick, mut quiet)| async move {
+            loop {
+                let next = std::future::poll_fn(|cx| match events.as_mut().poll_next(cx) {
+                    Poll::Ready(event) => Poll::Ready(Some(event)),
+                    Poll::Pending => tick.as_mut().poll(cx).map(|()| None),
+                })
+                .await;
+                match next {
+                    Some(Some(event)) => return Some((Item::Event(event), (events, keep_alive, tick, false))),
+                    Some(None) => return None,
+                    None => {
+                        tick = sleep(&keep_alive);
+                        if std::mem::replace(&mut quiet, true) {
+                            return Some((Item::Ping, (events, keep_alive, tick, true)));
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
 
 /// Extra headers of an AI SDK UI message stream.
 pub struct UiStreamHeaders<'a> {
@@ -20,23 +77,19 @@ pub struct UiStreamHeaders<'a> {
     pub ui_message_stream: bool,
 }
 
-/// Renders a stream log as an SSE response.
-pub fn sse_response(events: EventStream, keep_alive_secs: u64, h: &UiStreamHeaders<'_>) -> Response {
-    let body = events
-        .map(|e| Ok::<_, Infallible>(Event::default().id(e.seq.to_string()).data(e.data)))
+/// Renders a stream log as an SSE response, with pings while it is idle.
+pub fn sse_response(events: EventStream, keep_alive: KeepAlive, h: &UiStreamHeaders<'_>) -> Response {
+    let body = with_pings(events, keep_alive)
+        .map(|item| {
+            Ok::<_, Infallible>(match item {
+                Item::Event(e) => Event::default().id(e.seq.to_string()).data(e.data),
+                Item::Ping => Event::default().comment(" ping"),
+            })
+        })
         .chain(futures_util::stream::once(async {
             Ok(Event::default().data("[DONE]"))
         }));
-    let sse = Sse::new(body);
-    #[cfg(not(target_arch = "wasm32"))]
-    let sse = sse.keep_alive(
-        axum::response::sse::KeepAlive::new()
-            .interval(Duration::from_secs(keep_alive_secs.max(1)))
-            .text(" ping"),
-    );
-    #[cfg(target_arch = "wasm32")]
-    let _ = (keep_alive_secs, Duration::ZERO);
-    let mut res = sse.into_response();
+    let mut res = Sse::new(body).into_response();
     let headers = res.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(

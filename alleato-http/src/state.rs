@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use alleato_core::auth::AuthService;
 use alleato_core::chats::ChatService;
+use alleato_core::llm::Sleeper;
 use alleato_core::messages::MessageService;
 use alleato_core::models::ModelCatalog;
 use alleato_core::ports::{Clock, Counters, Rng};
@@ -61,6 +62,18 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Randomness (request ids).
     pub rng: Arc<dyn Rng>,
+    /// The runtime's timer (pings on idle event streams).
+    pub sleeper: Arc<dyn Sleeper>,
     /// Shell settings.
     pub config: Arc<HttpConfig>,
+}
+
+impl AppState {
+    /// The keep-alive of this server's event streams.
+    pub fn keep_alive(&self) -> crate::sse::KeepAlive {
+        crate::sse::KeepAlive {
+            sleeper: self.sleeper.clone(),
+            interval: std::time::Duration::from_secs(self.config.sse_keep_alive_secs.max(1)),
+        }
+    }
 }

@@ -143,7 +143,7 @@ fn generation_response(state: &AppState, g: Generation) -> Response {
     let stream_id = g.stream_id.to_string();
     sse_response(
         g.events,
-        state.config.sse_keep_alive_secs,
+        state.keep_alive(),
         &UiStreamHeaders {
             stream_id: &stream_id,
             cache_hit: Some(g.cache_hit),
@@ -242,7 +242,7 @@ async fn resume_inner(
             let stream_id = stream_id.to_string();
             Ok(sse_response(
                 events,
-                state.config.sse_keep_alive_secs,
+                state.keep_alive(),
                 &UiStreamHeaders {
                     stream_id: &stream_id,
                     cache_hit: None,

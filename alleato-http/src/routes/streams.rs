@@ -65,7 +65,7 @@ pub async fn follow(
     let sid = id.to_string();
     Ok(sse_response(
         events,
-        state.config.sse_keep_alive_secs,
+        state.keep_alive(),
         // A generation's stream is an AI SDK UI message stream; a client's own is not.
         &UiStreamHeaders {
             stream_id: &sid,
