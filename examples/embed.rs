@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alleato_core::Timestamp;
-use alleato_core::auth::{AccessClaims, Argon2Hasher, Argon2Params, AuthConfig, AuthService, TokenCodec, TokenError};
-use alleato_core::chats::{ChatService, NewChat};
+use alleato_core::auth::{AccessClaims, Argon2Hasher, Argon2Params, TokenCodec, TokenError};
+use alleato_core::builder::{Ports, Services, Settings, Stores};
+use alleato_core::chats::NewChat;
 use alleato_core::llm::{EchoModel, ModelRouter, Sleeper};
-use alleato_core::memory::{MemoryCache, MemoryGenerations, MemorySessions, MemoryStore, MemoryStreamHub};
+use alleato_core::memory::{
+    MemoryCache, MemoryCounters, MemoryGenerations, MemorySessions, MemoryStore, MemoryStreamHub,
+};
 use alleato_core::messages::ui_stream::UiChunk;
-use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, Part, QuotaConfig, SendInput, Trigger};
+use alleato_core::messages::{Part, SendInput, Trigger};
 use alleato_core::models::{ModelCatalog, ModelInfo};
 use alleato_core::ports::{Clock, Rng};
 use futures::StreamExt;
@@ -73,54 +76,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         clock.now().as_millis() as u64
     )));
     let store = Arc::new(MemoryStore::new());
-    let cache = Arc::new(MemoryCache::new(clock.clone()));
-    let catalog = Arc::new(ModelCatalog::new(vec![ModelInfo {
+    let catalog = ModelCatalog::new(vec![ModelInfo {
         id: "echo".into(),
         name: "Echo".into(),
-    }])?);
+    }])?;
     let model = ModelRouter::new().with(
         "echo",
         Arc::new(EchoModel::new(Arc::new(Tokio), Duration::from_millis(50))),
     );
-
-    let hub = Arc::new(MemoryStreamHub::new(clock.clone()));
-    let auth = AuthService::new(
-        store.clone(),
-        Arc::new(MemorySessions::new()),
-        Arc::new(Argon2Hasher::new(Argon2Params::RECOMMENDED, rng.clone())),
-        Arc::new(NoTokens),
-        clock.clone(),
-        rng.clone(),
-        AuthConfig::default(),
-    );
-    let chats = Arc::new(ChatService::new(
-        store.clone(),
-        hub.clone(),
-        catalog.clone(),
-        clock.clone(),
-        rng.clone(),
-    ));
-    let messages = MessageService::new(
-        MessagePorts {
-            chats: chats.clone(),
-            chat_store: store.clone(),
-            messages: store.clone(),
-            usage: store.clone(),
+    let ports = Ports {
+        stores: Stores {
             users: store.clone(),
-            hub,
-            model: Arc::new(model),
-            cache,
-            // Generations run as the host's tasks: tokio here.
-            generations: Arc::new(MemoryGenerations::new(|task| {
-                tokio::spawn(task);
-            })),
-            catalog,
-            clock,
-            rng,
+            sessions: Arc::new(MemorySessions::new()),
+            chats: store.clone(),
+            messages: store.clone(),
+            usage: store,
         },
-        MessageConfig::default(),
-        QuotaConfig::default(),
-    );
+        hub: Arc::new(MemoryStreamHub::new(clock.clone())),
+        // Generations run as the host's tasks: tokio here.
+        generations: Arc::new(MemoryGenerations::new(|task| {
+            tokio::spawn(task);
+        })),
+        model: Arc::new(model),
+        response_cache: Arc::new(MemoryCache::new(clock.clone())),
+        counters: Arc::new(MemoryCounters::new(clock.clone())),
+        hasher: Arc::new(Argon2Hasher::new(Argon2Params::RECOMMENDED, rng.clone())),
+        tokens: Arc::new(NoTokens),
+        clock,
+        rng,
+        sleeper: Arc::new(Tokio),
+    };
+    let Services {
+        auth, chats, messages, ..
+    } = Services::build(ports, catalog, Settings::default());
 
     let guest = auth.guest().await?;
     let chat = chats.create(guest.user.id, NewChat::default()).await?;

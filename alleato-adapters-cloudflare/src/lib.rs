@@ -15,13 +15,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alleato_core::auth::{Argon2Hasher, AuthConfig, AuthService};
-use alleato_core::chats::ChatService;
+use alleato_core::auth::{Argon2Hasher, AuthConfig};
+use alleato_core::builder::{Ports, Services, Settings, Stores};
 use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
-use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, QuotaConfig};
+use alleato_core::messages::{MessageConfig, QuotaConfig};
 use alleato_core::models::{ModelCatalog, ModelInfo};
 use alleato_core::ports::{Clock, Rng};
-use alleato_core::streams::StreamService;
 use alleato_http::{ApiError, AppState, ClientIp, HttpConfig, JwtCodec};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -94,59 +93,36 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
     // Hashing runs in the isolate (there are no other threads); its cost is a setting.
     let hasher = Arc::new(Argon2Hasher::new(config.argon2, rng.clone()));
     let (catalog, model) = models(&config)?;
-    let catalog = Arc::new(catalog);
-    // Sessions must be exact (a logout or a reused refresh token holds at once on every
-    // isolate): D1, never KV.
-    let auth = Arc::new(AuthService::new(
-        store.clone(),
-        store.clone(),
+    let ports = Ports {
+        // Sessions must be exact (a logout or a reused refresh token holds at once on every
+        // isolate): D1, never KV.
+        stores: Stores::all(store.clone()),
+        hub,
+        generations: Arc::new(D1Generations::new((*store).clone(), clock.clone(), ctx)),
+        model,
+        response_cache,
+        counters,
         hasher,
         tokens,
-        clock.clone(),
-        rng.clone(),
-        AuthConfig {
+        clock,
+        rng,
+        sleeper: Arc::new(DelaySleeper),
+    };
+    let settings = Settings {
+        auth: AuthConfig {
             access_ttl: Duration::from_secs(config.access_token_ttl_secs),
             session_ttl: Duration::from_secs(config.session_ttl_secs),
         },
-    ));
-    let chats = Arc::new(ChatService::new(
-        store.clone(),
-        hub.clone(),
-        catalog.clone(),
-        clock.clone(),
-        rng.clone(),
-    ));
-    let messages = Arc::new(MessageService::new(
-        MessagePorts {
-            chats: chats.clone(),
-            chat_store: store.clone(),
-            messages: store.clone(),
-            usage: store.clone(),
-            users: store.clone(),
-            hub: hub.clone(),
-            model,
-            cache: response_cache,
-            generations: Arc::new(D1Generations::new((*store).clone(), clock.clone(), ctx)),
-            catalog: catalog.clone(),
-            clock: clock.clone(),
-            rng: rng.clone(),
-        },
-        MessageConfig {
+        messages: MessageConfig {
             context_messages: config.context_messages,
             response_cache_ttl: Duration::from_secs(config.response_cache_ttl_secs),
         },
-        QuotaConfig {
+        quotas: QuotaConfig {
             guest_daily_messages: config.guest_daily_messages,
             regular_daily_messages: config.regular_daily_messages,
         },
-    ));
-    let streams = Arc::new(StreamService::new(
-        hub,
-        chats.clone(),
-        messages.clone(),
-        clock.clone(),
-        rng.clone(),
-    ));
+    };
+    let services = Services::build(ports, catalog, settings);
     let http = HttpConfig {
         cors_origins: config.cors_origins.clone(),
         rate_limit_per_minute: config.rate_limit_per_minute,
@@ -156,18 +132,7 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sse_keep_alive_secs: config.sse_keep_alive_secs,
     };
-    Ok(AppState {
-        auth,
-        chats,
-        messages,
-        streams,
-        catalog,
-        counters,
-        clock,
-        rng,
-        sleeper: Arc::new(DelaySleeper),
-        config: Arc::new(http),
-    })
+    Ok(AppState::new(services, http))
 }
 
 /// The model catalog and the adapters behind it: `echo`, the built-in model.

@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig, AuthService};
+use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig};
+use alleato_core::builder::{Ports, Services, Settings, Stores};
 use alleato_core::cache::LayeredCache;
-use alleato_core::chats::ChatService;
 use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
 use alleato_core::memory::{MemoryCache, MemoryCounters};
-use alleato_core::messages::{MessageConfig, MessagePorts, MessageService, QuotaConfig};
+use alleato_core::messages::{MessageConfig, QuotaConfig};
 use alleato_core::models::{ModelCatalog, ModelInfo};
 use alleato_core::ports::{Clock, KvCache, Rng};
-use alleato_core::streams::StreamService;
 use alleato_http::{AppState, HttpConfig, JwtCodec};
 use clap::Parser;
 
@@ -258,52 +257,37 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         rng.clone(),
     )));
     let (catalog, model) = models(config)?;
-    let catalog = Arc::new(catalog);
     let hub = Arc::new(SqliteStreamHub::new(&store, clock.clone()));
-    let auth = Arc::new(AuthService::new(
-        store.clone(),
-        store.clone(),
+    let ports = Ports {
+        stores: Stores::all(store.clone()),
+        hub: hub.clone(),
+        generations: Arc::new(tokio_generations()),
+        model,
+        response_cache: cache,
+        counters: counters.clone(),
         hasher,
         tokens,
-        clock.clone(),
-        rng.clone(),
-        AuthConfig {
+        clock,
+        rng,
+        sleeper: Arc::new(TokioSleeper),
+    };
+    let settings = Settings {
+        auth: AuthConfig {
             access_ttl: Duration::from_secs(config.access_token_ttl_secs),
             session_ttl: Duration::from_secs(config.session_ttl_secs),
         },
-    ));
-    let chats = Arc::new(ChatService::new(
-        store.clone(),
-        hub.clone(),
-        catalog.clone(),
-        clock.clone(),
-        rng.clone(),
-    ));
-    let messages = Arc::new(MessageService::new(
-        MessagePorts {
-            chats: chats.clone(),
-            chat_store: store.clone(),
-            messages: store.clone(),
-            usage: store.clone(),
-            users: store.clone(),
-            hub: hub.clone(),
-            model,
-            cache: cache.clone(),
-            generations: Arc::new(tokio_generations()),
-            catalog: catalog.clone(),
-            clock: clock.clone(),
-            rng: rng.clone(),
-        },
-        MessageConfig {
+        messages: MessageConfig {
             context_messages: config.context_messages,
             response_cache_ttl: Duration::from_secs(config.response_cache_ttl_secs),
         },
-        QuotaConfig {
+        quotas: QuotaConfig {
             guest_daily_messages: config.guest_daily_messages,
             regular_daily_messages: config.regular_daily_messages,
         },
-    ));
-    let recovered = messages
+    };
+    let services = Services::build(ports, catalog, settings);
+    let recovered = services
+        .messages
         .recover_interrupted()
         .await
         .map_err(|e| StartError::Database(format!("recovering interrupted answers: {e}")))?;
@@ -313,13 +297,6 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
             "answers interrupted by the previous shutdown were marked as failed"
         );
     }
-    let streams = Arc::new(StreamService::new(
-        hub.clone(),
-        chats.clone(),
-        messages.clone(),
-        clock.clone(),
-        rng.clone(),
-    ));
     let http = HttpConfig {
         cors_origins: config
             .cors_origins
@@ -334,18 +311,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sse_keep_alive_secs: config.sse_keep_alive_secs,
     };
-    let state = AppState {
-        auth,
-        chats,
-        messages,
-        streams,
-        catalog,
-        counters: counters.clone(),
-        clock,
-        rng,
-        sleeper: Arc::new(TokioSleeper),
-        config: Arc::new(http),
-    };
+    let state = AppState::new(services, http);
     Ok(Wired {
         state,
         cache: front_cache,

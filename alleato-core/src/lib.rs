@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod builder;
 pub mod cache;
 pub mod chats;
 pub mod generations;

@@ -77,3 +77,32 @@ impl AppState {
         }
     }
 }
+
+impl AppState {
+    /// The state of a router over the wired use cases, with the shell's settings.
+    pub fn new(services: alleato_core::builder::Services, config: HttpConfig) -> Self {
+        let alleato_core::builder::Services {
+            auth,
+            chats,
+            messages,
+            streams,
+            catalog,
+            counters,
+            clock,
+            rng,
+            sleeper,
+        } = services;
+        Self {
+            auth,
+            chats,
+            messages,
+            streams,
+            catalog,
+            counters,
+            clock,
+            rng,
+            sleeper,
+            config: Arc::new(config),
+        }
+    }
+}
