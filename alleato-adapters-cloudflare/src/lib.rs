@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use alleato_core::auth::{Argon2Hasher, AuthConfig};
 use alleato_core::builder::{Ports, Services, Settings, Stores};
-use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
+use alleato_core::llm::LanguageModel;
 use alleato_core::messages::{MessageConfig, QuotaConfig};
-use alleato_core::models::{ModelCatalog, ModelInfo};
+use alleato_core::models::{ModelCatalog, ModelSettings, deployment_models};
 use alleato_core::ports::{Clock, Rng};
 use alleato_http::{ApiError, AppState, ClientIp, HttpConfig, JwtCodec};
 use axum::http::StatusCode;
@@ -33,7 +33,7 @@ use crate::config::{Config, ConfigError};
 use crate::d1::{D1Generations, D1Store, D1StreamHub};
 use crate::durable::DurableCounters;
 use crate::kv::WorkersKvCache;
-use crate::llm::DelaySleeper;
+use crate::llm::{DelaySleeper, FetchOpenAiModel};
 use crate::platform::{CryptoRng, WorkerClock};
 
 /// The D1 database binding (`wrangler.toml`).
@@ -135,38 +135,27 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
     Ok(AppState::new(services, http))
 }
 
-/// The model catalog and the adapters behind it: `echo`, the built-in model.
+/// The model catalog and the adapters behind it: `echo` always, plus the OpenAI-compatible
+/// models (over `fetch`) when a provider is configured.
 fn models(config: &Config) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), WireError> {
-    let echo = Arc::new(EchoModel::new(
-        Arc::new(DelaySleeper),
-        Duration::from_millis(config.echo_delay_ms),
-    ));
-    let router = ModelRouter::new().with("echo", echo);
-    let infos = vec![ModelInfo {
-        id: "echo".to_owned(),
-        name: "Echo (built in)".to_owned(),
-    }];
-    if config.openai_base_url.is_some() || !config.openai_models.is_empty() {
-        return Err(WireError::Config(ConfigError {
-            name: "ALLEATO_OPENAI_BASE_URL",
-            why: "OpenAI-compatible models are not served by this Worker build yet".to_owned(),
-        }));
-    }
-    if let Some(default) = &config.default_model
-        && !infos.iter().any(|m| &m.id == default)
-    {
-        return Err(WireError::Config(ConfigError {
-            name: "ALLEATO_DEFAULT_MODEL",
-            why: format!("{default} is not a configured model"),
-        }));
-    }
-    let catalog = ModelCatalog::new(infos).map_err(|why| {
+    let settings = ModelSettings {
+        openai_base_url: config.openai_base_url.clone(),
+        openai_api_key: config.openai_api_key.clone(),
+        openai_models: config.openai_models.clone(),
+        openai_connect_timeout: Duration::from_secs(config.openai_connect_timeout_secs),
+        openai_idle_timeout: Duration::from_secs(config.openai_idle_timeout_secs),
+        default_model: config.default_model.clone(),
+        echo_delay: Duration::from_millis(config.echo_delay_ms),
+    };
+    deployment_models(&settings, Arc::new(DelaySleeper), |openai| {
+        Ok(Arc::new(FetchOpenAiModel::new(openai)?) as Arc<dyn LanguageModel>)
+    })
+    .map_err(|e| {
         WireError::Config(ConfigError {
-            name: "ALLEATO_OPENAI_MODELS",
-            why: why.to_owned(),
+            name: e.setting,
+            why: e.why,
         })
-    })?;
-    Ok((catalog, Arc::new(router)))
+    })
 }
 
 /// The client's address as Cloudflare saw it.

@@ -56,3 +56,22 @@ impl<F: Future> Future for JsFuture<F> {
 pub fn js<F: Future>(future: F) -> JsFuture<F> {
     JsFuture(Box::pin(future))
 }
+
+/// A stream made `Send`; see [`Js`] for why that is sound in a Worker.
+pub struct JsStream<S>(Pin<Box<S>>);
+
+// SAFETY: see [`Js`]: one thread per isolate, no threads in this wasm.
+unsafe impl<S> Send for JsStream<S> {}
+
+impl<S: futures_util::Stream> futures_util::Stream for JsStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// Wraps a stream (of a JavaScript body, say) so that it is `Send`.
+pub fn js_stream<S: futures_util::Stream>(stream: S) -> JsStream<S> {
+    JsStream(Box::pin(stream))
+}

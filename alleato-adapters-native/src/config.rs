@@ -9,15 +9,15 @@ use std::time::Duration;
 use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig};
 use alleato_core::builder::{Ports, Services, Settings, Stores};
 use alleato_core::cache::LayeredCache;
-use alleato_core::llm::{EchoModel, LanguageModel, ModelRouter};
+use alleato_core::llm::LanguageModel;
 use alleato_core::memory::{MemoryCache, MemoryCounters};
 use alleato_core::messages::{MessageConfig, QuotaConfig};
-use alleato_core::models::{ModelCatalog, ModelInfo};
+use alleato_core::models::{ModelCatalog, ModelSettings, deployment_models};
 use alleato_core::ports::{Clock, KvCache, Rng};
 use alleato_http::{AppState, HttpConfig, JwtCodec};
 use clap::Parser;
 
-use crate::llm::{OpenAiConfig, OpenAiModel, TokioSleeper};
+use crate::llm::{OpenAiModel, TokioSleeper};
 use crate::platform::{BlockingHasher, OsRng, SystemClock};
 use crate::spawn::tokio_generations;
 use crate::sqlite::{SqliteCache, SqliteOptions, SqliteStore, SqliteStreamHub};
@@ -323,65 +323,19 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
 }
 
 /// The model catalog and the adapters behind it: `echo` always, plus the OpenAI-compatible
-/// models when a provider is configured.
+/// models (over reqwest) when a provider is configured.
 fn models(config: &Config) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), StartError> {
-    let echo = Arc::new(EchoModel::new(
-        Arc::new(TokioSleeper),
-        Duration::from_millis(config.echo_delay_ms),
-    ));
-    let mut router = ModelRouter::new().with("echo", echo);
-    let mut infos = vec![ModelInfo {
-        id: "echo".to_owned(),
-        name: "Echo (built in)".to_owned(),
-    }];
-    let ids: Vec<String> = config
-        .openai_models
-        .iter()
-        .map(|m| m.trim().to_owned())
-        .filter(|m| !m.is_empty())
-        .collect();
-    match (&config.openai_base_url, ids.is_empty()) {
-        (Some(url), false) => {
-            let openai = OpenAiConfig::new(url.clone())
-                .with_api_key(config.openai_api_key.clone())
-                .with_connect_timeout(Duration::from_secs(config.openai_connect_timeout_secs))
-                .with_idle_timeout(Duration::from_secs(config.openai_idle_timeout_secs));
-            let model = Arc::new(OpenAiModel::new(openai).map_err(|e| StartError::Config(e.to_string()))?);
-            // The provider's models come first: the first of them is the default.
-            let mut provided: Vec<ModelInfo> = ids
-                .iter()
-                .map(|id| ModelInfo {
-                    id: id.clone(),
-                    name: id.clone(),
-                })
-                .collect();
-            for id in &ids {
-                router = router.with(id.clone(), model.clone());
-            }
-            provided.append(&mut infos);
-            infos = provided;
-        }
-        (Some(_), true) => {
-            return Err(StartError::Config(
-                "ALLEATO_OPENAI_MODELS must name at least one model".into(),
-            ));
-        }
-        (None, false) => {
-            return Err(StartError::Config(
-                "ALLEATO_OPENAI_MODELS needs ALLEATO_OPENAI_BASE_URL".into(),
-            ));
-        }
-        (None, true) => {}
-    }
-    if let Some(default) = &config.default_model {
-        let Some(i) = infos.iter().position(|m| &m.id == default) else {
-            return Err(StartError::Config(format!(
-                "ALLEATO_DEFAULT_MODEL {default} is not a configured model"
-            )));
-        };
-        let m = infos.remove(i);
-        infos.insert(0, m);
-    }
-    let catalog = ModelCatalog::new(infos).map_err(|e| StartError::Config(e.to_owned()))?;
-    Ok((catalog, Arc::new(router)))
+    let settings = ModelSettings {
+        openai_base_url: config.openai_base_url.clone(),
+        openai_api_key: config.openai_api_key.clone(),
+        openai_models: config.openai_models.clone(),
+        openai_connect_timeout: Duration::from_secs(config.openai_connect_timeout_secs),
+        openai_idle_timeout: Duration::from_secs(config.openai_idle_timeout_secs),
+        default_model: config.default_model.clone(),
+        echo_delay: Duration::from_millis(config.echo_delay_ms),
+    };
+    deployment_models(&settings, Arc::new(TokioSleeper), |openai| {
+        Ok(Arc::new(OpenAiModel::new(openai)?) as Arc<dyn LanguageModel>)
+    })
+    .map_err(|e| StartError::Config(e.to_string()))
 }

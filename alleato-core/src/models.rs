@@ -1,4 +1,10 @@
-//! The catalog of language models a deployment offers.
+//! The catalog of language models a deployment offers, and the models behind it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::llm::openai::{OpenAiConfig, OpenAiConfigError};
+use crate::llm::{EchoModel, LanguageModel, ModelRouter, Sleeper};
 
 /// One model clients may choose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,4 +55,92 @@ impl ModelCatalog {
     pub fn get(&self, id: &str) -> Option<&ModelInfo> {
         self.models.iter().find(|m| m.id == id)
     }
+}
+
+/// The model settings of a deployment, as both runtimes read them from `ALLEATO_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSettings {
+    /// `ALLEATO_OPENAI_BASE_URL`: an OpenAI-compatible API, when one is used.
+    pub openai_base_url: Option<String>,
+    /// `ALLEATO_OPENAI_API_KEY`.
+    pub openai_api_key: Option<String>,
+    /// `ALLEATO_OPENAI_MODELS`: the model ids the provider serves, the first the default.
+    pub openai_models: Vec<String>,
+    /// `ALLEATO_OPENAI_CONNECT_TIMEOUT_SECS`.
+    pub openai_connect_timeout: Duration,
+    /// `ALLEATO_OPENAI_IDLE_TIMEOUT_SECS`.
+    pub openai_idle_timeout: Duration,
+    /// `ALLEATO_DEFAULT_MODEL`: moved to the front of the catalog.
+    pub default_model: Option<String>,
+    /// `ALLEATO_ECHO_DELAY_MS`: the echo model's wait before each token.
+    pub echo_delay: Duration,
+}
+
+/// A model setting that cannot be served, named by its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {why}")]
+pub struct ModelSettingError {
+    /// The variable at fault, e.g. `ALLEATO_OPENAI_MODELS`.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// The catalog of a deployment and the model that serves it: the built-in `echo` always, and,
+/// when a provider is configured, its models first (the first of them the default) served by
+/// the client `openai` builds on the runtime's transport.
+///
+/// # Errors
+/// [`ModelSettingError`] when a provider is half configured (a URL without models or models
+/// without a URL), its client cannot be built, or the default model is not in the catalog.
+pub fn deployment_models(
+    settings: &ModelSettings,
+    sleeper: Arc<dyn Sleeper>,
+    openai: impl FnOnce(OpenAiConfig) -> Result<Arc<dyn LanguageModel>, OpenAiConfigError>,
+) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), ModelSettingError> {
+    let error = |setting, why: &str| ModelSettingError {
+        setting,
+        why: why.to_owned(),
+    };
+    let echo = Arc::new(EchoModel::new(sleeper, settings.echo_delay));
+    let mut router = ModelRouter::new().with("echo", echo);
+    let mut infos = Vec::new();
+    let ids: Vec<String> = settings
+        .openai_models
+        .iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    match (&settings.openai_base_url, ids.is_empty()) {
+        (Some(url), false) => {
+            let config = OpenAiConfig::new(url.clone())
+                .with_api_key(settings.openai_api_key.clone())
+                .with_connect_timeout(settings.openai_connect_timeout)
+                .with_idle_timeout(settings.openai_idle_timeout);
+            let model = openai(config).map_err(|e| error("ALLEATO_OPENAI_BASE_URL", &e.to_string()))?;
+            for id in ids {
+                router = router.with(id.clone(), model.clone());
+                infos.push(ModelInfo { name: id.clone(), id });
+            }
+        }
+        (Some(_), true) => return Err(error("ALLEATO_OPENAI_MODELS", "must name at least one model")),
+        (None, false) => return Err(error("ALLEATO_OPENAI_MODELS", "needs ALLEATO_OPENAI_BASE_URL")),
+        (None, true) => {}
+    }
+    infos.push(ModelInfo {
+        id: "echo".to_owned(),
+        name: "Echo (built in)".to_owned(),
+    });
+    if let Some(default) = &settings.default_model {
+        let Some(i) = infos.iter().position(|m| &m.id == default) else {
+            return Err(error(
+                "ALLEATO_DEFAULT_MODEL",
+                &format!("{default} is not a configured model"),
+            ));
+        };
+        let m = infos.remove(i);
+        infos.insert(0, m);
+    }
+    let catalog = ModelCatalog::new(infos).map_err(|why| error("ALLEATO_OPENAI_MODELS", why))?;
+    Ok((catalog, Arc::new(router)))
 }

@@ -1,6 +1,7 @@
 //! The language-model port: a streaming chat completion.
 
 mod echo;
+pub mod openai;
 mod port;
 
 pub use echo::{ECHO_FAIL_TRIGGER, EchoModel};
