@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assertions;
 pub mod jwt;
+pub mod provider;
 pub mod server;
 pub mod sse;
 pub mod ui_stream;
