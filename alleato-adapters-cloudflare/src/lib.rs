@@ -4,6 +4,8 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod config;
+#[cfg(feature = "contract-suites")]
+pub mod contract;
 pub mod d1;
 pub mod durable;
 pub mod kv;
@@ -201,7 +203,12 @@ async fn read_body(req: HttpRequest) -> Result<axum::extract::Request, axum::res
 /// Serves `alleato_http::router` for one request.
 #[event(fetch)]
 async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<axum::response::Response> {
-    let state = match wire(&env, Arc::new(ctx)) {
+    let ctx = Arc::new(ctx);
+    #[cfg(feature = "contract-suites")]
+    if let Some(res) = contract::route(&req, &env, &ctx).await {
+        return Ok(res);
+    }
+    let state = match wire(&env, ctx) {
         Ok(state) => state,
         Err(e) => {
             worker::console_error!("alleato cannot serve: {e}");

@@ -101,6 +101,46 @@ async fn migrations_are_recorded_once_in_the_d1_ledger() {
 }
 
 #[tokio::test]
+async fn empty_tables_names_every_table_and_empties_a_filled_database() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("alleato.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let owner = user(1);
+        store.insert_user(&owner).await.unwrap();
+        store
+            .insert_chat(&chat(2, owner.user.id, 1_700_000_000_000))
+            .await
+            .unwrap();
+    }
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'd1_migrations' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut emptied: Vec<String> = alleato_sql::EMPTY_TABLES
+        .iter()
+        .map(|sql| sql.strip_prefix("DELETE FROM ").unwrap().to_owned())
+        .collect();
+    emptied.sort();
+    assert_eq!(emptied, tables, "EMPTY_TABLES must name every table of the schema");
+    for sql in alleato_sql::EMPTY_TABLES {
+        conn.execute(sql, []).unwrap();
+    }
+    for table in &tables {
+        let rows: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "{table}");
+    }
+    assert_eq!(ledger(&path).len(), MIGRATIONS.len(), "the ledger is kept");
+}
+
+#[tokio::test]
 async fn data_survives_reopening() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("nested").join("deeper").join("alleato.db");

@@ -383,6 +383,26 @@ pub fn contains_pattern(text: &str) -> String {
     pattern
 }
 
+// ---- test harnesses ---------------------------------------------------------------------------
+
+/// Empties every table of the schema, children before parents (foreign keys stay satisfied), for
+/// test harnesses that run each port contract case on a fresh database they cannot recreate
+/// (D1 in workerd). The migrations ledger is kept. A native test checks that it names every table
+/// the migrations create.
+pub const EMPTY_TABLES: &[&str] = &[
+    "DELETE FROM generation_claims",
+    "DELETE FROM spent_refresh_tokens",
+    "DELETE FROM sessions",
+    "DELETE FROM votes",
+    "DELETE FROM usage_daily",
+    "DELETE FROM messages",
+    "DELETE FROM stream_events",
+    "DELETE FROM streams",
+    "DELETE FROM kv_cache",
+    "DELETE FROM chats",
+    "DELETE FROM users",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

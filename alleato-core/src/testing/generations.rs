@@ -10,12 +10,44 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use uuid::Uuid;
 
+use crate::auth::{User, UserKind, UserRecord};
+use crate::chats::{Chat, ChatTitle, Visibility};
 use crate::generations::{GenerationError, Generations};
-use crate::id::{ChatId, StreamId};
+use crate::id::{ChatId, StreamId, UserId};
 use crate::signal::Signal;
+use crate::time::Timestamp;
 
 fn chat(n: u128) -> ChatId {
     ChatId::from_uuid(Uuid::from_u128(0xc0 + n))
+}
+
+/// The user and the chats the suite claims: an adapter whose claims reference chats (D1's
+/// foreign keys) must have them before the suite runs.
+pub fn generation_fixtures() -> (UserRecord, Vec<Chat>) {
+    let at = Timestamp::from_millis(1_700_000_000_000);
+    let owner = UserRecord {
+        user: User {
+            id: UserId::from_uuid(Uuid::from_u128(0x6e)),
+            email: None,
+            name: None,
+            kind: UserKind::Guest,
+            created_at: at,
+        },
+        password_hash: None,
+        daily_message_limit: None,
+    };
+    let chats = (1..=2)
+        .map(|n| Chat {
+            id: chat(n),
+            user_id: owner.user.id,
+            title: ChatTitle::parse("generations").expect("a valid title"),
+            visibility: Visibility::Private,
+            model: "echo".to_owned(),
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    (owner, chats)
 }
 
 fn stream(n: u128) -> StreamId {
