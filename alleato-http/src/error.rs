@@ -135,14 +135,19 @@ impl ApiError {
         )
     }
 
-    /// `503`; the cause is logged, never sent.
+    /// `503` with `Retry-After`; the cause is logged, never sent.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        /// A busy or restarting backend is usually back within seconds.
+        const RETRY_AFTER_SECS: u64 = 5;
         tracing::warn!(error = %cause, "backend unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "internal",
-            "a backend is unavailable; try again shortly",
-        )
+        Self {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                "a backend is unavailable; try again shortly",
+            )
+        }
     }
 
     /// The status this error answers with.

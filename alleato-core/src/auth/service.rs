@@ -21,6 +21,10 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     /// How long a session lives without being refreshed (7 days).
     pub session_ttl: Duration,
+    /// How long after a refresh the same refresh token still gets the same successor (10
+    /// seconds): two tabs refreshing at once both stay signed in. Reuse after it revokes the
+    /// session; zero makes every reuse revoke it.
+    pub refresh_reuse_interval: Duration,
 }
 
 impl Default for AuthConfig {
@@ -28,6 +32,7 @@ impl Default for AuthConfig {
         Self {
             access_ttl: Duration::from_secs(15 * 60),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            refresh_reuse_interval: Duration::from_secs(10),
         }
     }
 }
@@ -200,6 +205,13 @@ impl AuthService {
             record
         };
         let tokens = self.open_session(record.user.id).await?;
+        // An upgraded guest gets a new session: the guest's tokens, which may have been seen
+        // on a shared device, stop working.
+        if let Some(ctx) = caller
+            && ctx.user_id == record.user.id
+        {
+            self.sessions.delete_session(ctx.session_id).await?;
+        }
         Ok(AuthGrant {
             user: record.user,
             tokens,
@@ -260,45 +272,77 @@ impl AuthService {
         })
     }
 
-    /// Trades a refresh token for a new pair. The old refresh token is spent; presenting a spent
-    /// one again (even by a refresh racing this one) revokes the whole session.
+    /// Trades a refresh token for a new pair. The old refresh token is spent; presented again
+    /// within the reuse interval (two tabs refreshing at once) it gets the same successor and a
+    /// new access token of the same session; presented again after it, the whole session is
+    /// revoked.
     ///
     /// # Errors
     /// `Unauthorized` for unknown tokens or dead sessions; `RefreshReused` on reuse.
     pub async fn refresh(&self, refresh_token: &str) -> Result<RefreshGrant, AuthError> {
-        const INVALID: AuthError = AuthError::Unauthorized("invalid refresh token");
-        let sid = parse_refresh_sid(refresh_token).ok_or(INVALID)?;
+        let sid = parse_refresh_sid(refresh_token).ok_or(INVALID_REFRESH)?;
         let now = self.clock.now();
-        let session = self.sessions.session(sid, now).await?.ok_or(INVALID)?;
+        let session = self.sessions.session(sid, now).await?.ok_or(INVALID_REFRESH)?;
         let presented = sha256_hex(refresh_token);
         if !ct_eq(&presented, &session.refresh_hash) {
-            if self.sessions.is_spent(sid, &presented).await? {
-                self.sessions.delete_session(sid).await?;
-                return Err(AuthError::RefreshReused);
-            }
-            return Err(INVALID);
+            return self
+                .refresh_again(&session, refresh_token, &presented, false, now)
+                .await;
         }
         if self.users.user_by_id(session.user).await?.is_none() {
             self.sessions.delete_session(sid).await?;
-            return Err(INVALID);
+            return Err(INVALID_REFRESH);
         }
-        let refresh_token = self.new_refresh_token(sid);
+        let (next, secret) = self.new_refresh_token(sid);
+        let sealed = seal_successor(refresh_token, &secret);
         let rotated = self
             .sessions
-            .rotate_refresh(sid, &presented, &sha256_hex(&refresh_token), self.session_end(now), now)
+            .rotate_refresh(sid, &presented, &sha256_hex(&next), &sealed, self.session_end(now), now)
             .await?;
         if !rotated {
-            // Spent by another refresh since it was read (or the session ended meanwhile):
-            // the token was used twice.
-            self.sessions.delete_session(sid).await?;
-            return Err(AuthError::RefreshReused);
+            // Spent by another refresh since it was read (or the session ended meanwhile).
+            return self.refresh_again(&session, refresh_token, &presented, true, now).await;
         }
         let access_token = self.access_token(session.user, sid)?;
         Ok(RefreshGrant {
             access_token,
-            refresh_token,
+            refresh_token: next,
             expires_in: self.config.access_ttl.as_secs(),
         })
+    }
+
+    /// A refresh with a token that is not the session's current one: within the reuse
+    /// interval of its rotation, the successor that rotation made; otherwise, when it was
+    /// spent (or `raced`, spent under this very refresh), theft: the session is revoked.
+    async fn refresh_again(
+        &self,
+        session: &Session,
+        token: &str,
+        presented: &str,
+        raced: bool,
+        now: Timestamp,
+    ) -> Result<RefreshGrant, AuthError> {
+        let sid = session.id;
+        let interval = i64::try_from(self.config.refresh_reuse_interval.as_millis()).unwrap_or(i64::MAX / 2);
+        if interval > 0
+            && let Some(sealed) = self
+                .sessions
+                .spent_successor(sid, presented, now.plus_millis(-interval))
+                .await?
+            && let Some(refresh_token) = unseal_successor(sid, token, &sealed)
+        {
+            let access_token = self.access_token(session.user, sid)?;
+            return Ok(RefreshGrant {
+                access_token,
+                refresh_token,
+                expires_in: self.config.access_ttl.as_secs(),
+            });
+        }
+        if raced || self.sessions.is_spent(sid, presented).await? {
+            self.sessions.delete_session(sid).await?;
+            return Err(AuthError::RefreshReused);
+        }
+        Err(INVALID_REFRESH)
     }
 
     /// Ends the caller's session, and the session of `refresh_token` when it is given and valid.
@@ -360,7 +404,7 @@ impl AuthService {
 
     async fn open_session(&self, uid: UserId) -> Result<RefreshGrant, AuthError> {
         let sid = SessionId::generate(&*self.clock, &*self.rng);
-        let refresh_token = self.new_refresh_token(sid);
+        let (refresh_token, _) = self.new_refresh_token(sid);
         let session = Session {
             id: sid,
             user: uid,
@@ -391,10 +435,11 @@ impl AuthService {
         })?)
     }
 
-    fn new_refresh_token(&self, sid: SessionId) -> String {
+    /// A new refresh token of the session, and its secret part.
+    fn new_refresh_token(&self, sid: SessionId) -> (String, [u8; 32]) {
         let mut secret = [0u8; 32];
         self.rng.fill(&mut secret);
-        format!("{sid}.{}", URL_SAFE_NO_PAD.encode(secret))
+        (refresh_token_of(sid, &secret), secret)
     }
 
     /// When a session opened or refreshed at `now` ends unless refreshed again.
@@ -411,6 +456,42 @@ impl AuthService {
         let hash = self.hasher.hash(&URL_SAFE_NO_PAD.encode(random)).await?;
         Ok(self.dummy_hash.get_or_init(|| hash).clone())
     }
+}
+
+const INVALID_REFRESH: AuthError = AuthError::Unauthorized("invalid refresh token");
+
+fn refresh_token_of(sid: SessionId, secret: &[u8; 32]) -> String {
+    format!("{sid}.{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
+/// The key that seals the successor of `spent`: derived from the spent token itself, which the
+/// store never holds (it keeps its SHA-256, a different digest), so only the token's holder can
+/// open the successor.
+fn successor_key(spent: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"alleato refresh successor\0");
+    h.update(spent.as_bytes());
+    h.finalize().into()
+}
+
+/// The successor's secret, sealed with the key of the token it replaces, as hex.
+fn seal_successor(spent: &str, secret: &[u8; 32]) -> String {
+    let key = successor_key(spent);
+    secret.iter().zip(key).map(|(s, k)| format!("{:02x}", s ^ k)).collect()
+}
+
+/// The successor token sealed by [`seal_successor`], or `None` when `sealed` is not one.
+fn unseal_successor(sid: SessionId, spent: &str, sealed: &str) -> Option<String> {
+    if sealed.len() != 64 || !sealed.is_ascii() {
+        return None;
+    }
+    let key = successor_key(spent);
+    let mut secret = [0u8; 32];
+    for (i, out) in secret.iter_mut().enumerate() {
+        let byte = u8::from_str_radix(&sealed[2 * i..2 * i + 2], 16).ok()?;
+        *out = byte ^ key[i];
+    }
+    Some(refresh_token_of(sid, &secret))
 }
 
 fn parse_refresh_sid(token: &str) -> Option<SessionId> {
