@@ -32,7 +32,8 @@ pub async fn conventions(State(state): State<AppState>, mut req: Request, next: 
             v
         }
     };
-    let credentials = crate::caching::has_credentials(req.headers());
+    // Answers for a caller, and every answer of the auth routes (they hand out tokens).
+    let credentials = crate::caching::has_credentials(req.headers()) || req.uri().path().starts_with("/api/v1/auth/");
     let mut res = next.run(req).await;
     if credentials {
         crate::caching::no_store(&mut res);

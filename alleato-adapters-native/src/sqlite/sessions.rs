@@ -92,15 +92,13 @@ impl SessionStore for SqliteStore {
         self.write(move |conn| {
             let key = UuidText::new(id.as_uuid());
             let now = now.as_millis();
-            let tx = conn.unchecked_transaction().map_err(map_error)?;
-            execute(&tx, sql::SPEND_REFRESH, params![key, presented, now, successor])?;
+            execute(conn, sql::SPEND_REFRESH, params![key, presented, now, successor])?;
             let rotated = execute(
-                &tx,
+                conn,
                 sql::ROTATE_REFRESH,
                 params![key, presented, next, expires_at.as_millis(), now],
             )?;
-            execute(&tx, sql::TRIM_SPENT_REFRESH, params![key, kept])?;
-            tx.commit().map_err(map_error)?;
+            execute(conn, sql::TRIM_SPENT_REFRESH, params![key, kept])?;
             Ok(rotated == 1)
         })
         .await

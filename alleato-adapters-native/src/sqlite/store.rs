@@ -441,14 +441,13 @@ impl ChatStore for SqliteStore {
     }
 
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError> {
+        // One job of the writer: its savepoint keeps both statements or neither.
         self.write(move |conn| {
-            let tx = conn.unchecked_transaction().map_err(map_error)?;
             let id = UuidText::new(id.as_uuid());
-            tx.prepare_cached(sql::RETIRE_CHAT_ID)
+            conn.prepare_cached(sql::RETIRE_CHAT_ID)
                 .and_then(|mut s| s.execute([&id]))
                 .map_err(map_error)?;
-            change_one(&tx, sql::DELETE_CHAT, [&id])?;
-            tx.commit().map_err(map_error)
+            change_one(conn, sql::DELETE_CHAT, [&id])
         })
         .await
     }
