@@ -239,6 +239,10 @@ impl ChatStore for TempSqlite {
         self.store.delete_chat(id).await
     }
 
+    async fn discard_empty_chat(&self, id: ChatId) -> Result<(), StoreError> {
+        self.store.discard_empty_chat(id).await
+    }
+
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         self.store.list_chats(query).await
     }

@@ -82,7 +82,7 @@ pub(crate) fn no_store(res: &mut Response) {
 /// document, exports. Never event streams (each event must reach the client when it is sent),
 /// nor bodies too small to gain.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate + Clone> {
+pub fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     tower_http::compression::CompressionLayer::new()
         .gzip(true)
