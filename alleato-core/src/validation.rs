@@ -93,9 +93,18 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
-/// `text` without its [invisible](is_invisible) characters.
+/// Whether `c` is an invisible character that text needs: the zero-width joiner and
+/// non-joiner (emoji sequences, Persian and Indic scripts), variation selectors (text or emoji
+/// presentation) and tag characters (subdivision flags).
+fn shapes_text(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// `text` without the [invisible](is_invisible) characters that only hide or reorder it:
+/// zero-width spaces, bidi controls, fillers. Those that shape text (joiners, variation
+/// selectors, tags) stay, so emoji and scripts that need them survive.
 pub fn strip_invisible(text: &str) -> String {
-    text.chars().filter(|c| !is_invisible(*c)).collect()
+    text.chars().filter(|c| !is_invisible(*c) || shapes_text(*c)).collect()
 }
 
 #[cfg(test)]
@@ -111,5 +120,7 @@ mod tests {
             assert!(!is_invisible(c), "{c:?}");
         }
         assert_eq!(strip_invisible("ev\u{202E}il\u{200B}"), "evil");
+        let family = "👨\u{200D}👩\u{200D}👧 ❤\u{FE0F}";
+        assert_eq!(strip_invisible(family), family);
     }
 }
