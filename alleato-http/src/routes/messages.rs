@@ -377,6 +377,7 @@ pub async fn edit(
     responses(
         (status = 200, description = "Deleted", body = SuccessResponse),
         (status = 404, description = "No such message of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The answer is still being generated: stop it first", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
