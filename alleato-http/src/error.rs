@@ -178,7 +178,13 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(secs) = self.retry_after {
+        // Every 429 and 503 says when to come back, whichever path made it.
+        let retry_after = self.retry_after.or(match self.status {
+            StatusCode::TOO_MANY_REQUESTS => Some(1),
+            StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            _ => None,
+        });
+        if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res

@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
 use super::port::{HashError, PasswordHasher, Session, SessionStore, TokenCodec, TokenError, UserStore};
+use super::successor::{refresh_token_of, seal_successor, unseal_successor};
 use crate::id::{SessionId, UserId};
 use crate::ports::{Clock, Rng};
 use crate::store::StoreError;
@@ -460,40 +461,6 @@ impl AuthService {
 
 const INVALID_REFRESH: AuthError = AuthError::Unauthorized("invalid refresh token");
 
-fn refresh_token_of(sid: SessionId, secret: &[u8; 32]) -> String {
-    format!("{sid}.{}", URL_SAFE_NO_PAD.encode(secret))
-}
-
-/// The key that seals the successor of `spent`: derived from the spent token itself, which the
-/// store never holds (it keeps its SHA-256, a different digest), so only the token's holder can
-/// open the successor.
-fn successor_key(spent: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"alleato refresh successor\0");
-    h.update(spent.as_bytes());
-    h.finalize().into()
-}
-
-/// The successor's secret, sealed with the key of the token it replaces, as hex.
-fn seal_successor(spent: &str, secret: &[u8; 32]) -> String {
-    let key = successor_key(spent);
-    secret.iter().zip(key).map(|(s, k)| format!("{:02x}", s ^ k)).collect()
-}
-
-/// The successor token sealed by [`seal_successor`], or `None` when `sealed` is not one.
-fn unseal_successor(sid: SessionId, spent: &str, sealed: &str) -> Option<String> {
-    if sealed.len() != 64 || !sealed.is_ascii() {
-        return None;
-    }
-    let key = successor_key(spent);
-    let mut secret = [0u8; 32];
-    for (i, out) in secret.iter_mut().enumerate() {
-        let byte = u8::from_str_radix(&sealed[2 * i..2 * i + 2], 16).ok()?;
-        *out = byte ^ key[i];
-    }
-    Some(refresh_token_of(sid, &secret))
-}
-
 fn parse_refresh_sid(token: &str) -> Option<SessionId> {
     if token.len() > 200 {
         return None;
@@ -505,5 +472,82 @@ fn conflict_is_taken(e: StoreError) -> AuthError {
     match e {
         StoreError::Conflict(_) => AuthError::EmailTaken,
         other => AuthError::Store(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::auth::{Argon2Hasher, Argon2Params};
+    use crate::memory::{ManualClock, MemorySessions, MemoryStore, SeededRng};
+
+    /// Signs nothing: the tests read refresh tokens only.
+    struct Unsigned;
+
+    impl TokenCodec for Unsigned {
+        fn encode(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+            Ok(format!("{}:{}", claims.sid, claims.jti))
+        }
+        fn decode(&self, _: &str) -> Result<AccessClaims, TokenError> {
+            Err(TokenError::Invalid)
+        }
+    }
+
+    fn service(reuse_secs: u64) -> (AuthService, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let rng = Arc::new(SeededRng::new(7));
+        let auth = AuthService::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemorySessions::new()),
+            Arc::new(Argon2Hasher::new(Argon2Params::INSECURE_FAST, rng.clone())),
+            Arc::new(Unsigned),
+            clock.clone(),
+            rng,
+            AuthConfig {
+                refresh_reuse_interval: Duration::from_secs(reuse_secs),
+                ..AuthConfig::default()
+            },
+        );
+        (auth, clock)
+    }
+
+    #[test]
+    fn a_token_reused_within_the_interval_gets_the_same_successor() {
+        let (auth, clock) = service(10);
+        let first = block_on(auth.guest()).unwrap().tokens.refresh_token;
+        let a = block_on(auth.refresh(&first)).unwrap();
+        clock.advance(Duration::from_secs(9));
+        let b = block_on(auth.refresh(&first)).unwrap();
+        assert_eq!(a.refresh_token, b.refresh_token);
+        assert_ne!(
+            a.access_token, b.access_token,
+            "each refresh gets an access token of its own"
+        );
+        // The successor carries on.
+        let next = block_on(auth.refresh(&a.refresh_token)).unwrap();
+        assert_ne!(next.refresh_token, a.refresh_token);
+    }
+
+    #[test]
+    fn a_token_reused_after_the_interval_revokes_the_session() {
+        let (auth, clock) = service(10);
+        let first = block_on(auth.guest()).unwrap().tokens.refresh_token;
+        let a = block_on(auth.refresh(&first)).unwrap();
+        clock.advance(Duration::from_millis(10_001));
+        assert!(matches!(block_on(auth.refresh(&first)), Err(AuthError::RefreshReused)));
+        assert!(matches!(
+            block_on(auth.refresh(&a.refresh_token)),
+            Err(AuthError::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn with_no_interval_any_reuse_revokes() {
+        let (auth, _) = service(0);
+        let first = block_on(auth.guest()).unwrap().tokens.refresh_token;
+        block_on(auth.refresh(&first)).unwrap();
+        assert!(matches!(block_on(auth.refresh(&first)), Err(AuthError::RefreshReused)));
     }
 }
