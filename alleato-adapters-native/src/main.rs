@@ -6,8 +6,31 @@ use std::time::Duration;
 
 use alleato_adapters_native::config::{Config, StartError, validate, wire};
 use axum::serve::ListenerExt;
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
+
+/// clap's error as one line, naming the environment variable of the argument it is about.
+fn unreadable(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let env = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => {
+            let long = arg.split_whitespace().next().unwrap_or("").trim_start_matches("--");
+            Config::command()
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .and_then(|a| a.get_env())
+                .map(|env| env.to_string_lossy().into_owned())
+        }
+        _ => None,
+    };
+    match env {
+        Some(env) => format!("{env}: {first}"),
+        None => first.to_owned(),
+    }
+}
 
 /// Starts the logs; the filter was checked by `validate`.
 fn init_logs(config: &Config) {
@@ -28,8 +51,15 @@ fn init_logs(config: &Config) {
 #[tokio::main]
 async fn main() -> ExitCode {
     limit_retained_heap();
-    // Flags and numbers clap cannot read end here, with its message and status 2.
-    let config = Config::parse();
+    // Flags and numbers that cannot be read end here: one line naming the setting, status 2.
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) => {
+            eprintln!("alleato: {}", unreadable(&e));
+            return ExitCode::from(2);
+        }
+    };
     // Every other setting is checked before anything is created or bound; a failure is one line
     // naming the setting, and status 2.
     if let Err(e) = validate(&config) {
