@@ -36,6 +36,8 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a session without a refresh, in seconds.
     pub session_ttl_secs: u64,
+    /// Seconds during which a spent refresh token still gets its successor.
+    pub refresh_reuse_secs: u64,
     /// Delay before each token of the echo model, in milliseconds.
     pub echo_delay_ms: u64,
     /// Base URL of an OpenAI-compatible chat-completions API.
@@ -56,6 +58,8 @@ pub struct Config {
     pub regular_daily_messages: u64,
     /// Seconds an answer stays in the response cache; 0 turns it off.
     pub response_cache_ttl_secs: u64,
+    /// Whether cached answers are shared across users (off: keyed per user).
+    pub response_cache_shared: bool,
     /// How many of a chat's latest messages are the model's context (1 to 100).
     pub context_messages: u32,
     /// Seconds between `: ping` comments on idle SSE streams.
@@ -115,6 +119,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         Ok(n)
     }
 
+    /// `true` or `false` (also `1`/`0`); unset is `false`.
+    fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.text(name).map(|t| t.to_ascii_lowercase()).as_deref() {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(_) => Err(ConfigError {
+                name,
+                why: "must be `true` or `false`".to_owned(),
+            }),
+        }
+    }
+
     fn list(&self, name: &'static str) -> Vec<String> {
         self.text(name)
             .map(|v| {
@@ -169,6 +185,7 @@ impl Config {
             auth_rate_limit_per_minute: r.number("ALLEATO_AUTH_RATE_LIMIT_PER_MINUTE", 10, ANY)?,
             access_token_ttl_secs: r.number("ALLEATO_ACCESS_TOKEN_TTL_SECS", 900, POSITIVE)?,
             session_ttl_secs: r.number("ALLEATO_SESSION_TTL_SECS", 7 * 24 * 3600, POSITIVE)?,
+            refresh_reuse_secs: r.number("ALLEATO_REFRESH_REUSE_SECS", 10, 0..=300)?,
             echo_delay_ms: r.number("ALLEATO_ECHO_DELAY_MS", 15, ANY)?,
             openai_base_url: r.text("ALLEATO_OPENAI_BASE_URL"),
             openai_api_key: r.text("ALLEATO_OPENAI_API_KEY"),
@@ -179,6 +196,7 @@ impl Config {
             guest_daily_messages: r.number("ALLEATO_GUEST_DAILY_MESSAGES", 20, ANY)?,
             regular_daily_messages: r.number("ALLEATO_REGULAR_DAILY_MESSAGES", 200, ANY)?,
             response_cache_ttl_secs: r.number("ALLEATO_RESPONSE_CACHE_TTL_SECS", 3600, ANY)?,
+            response_cache_shared: r.flag("ALLEATO_RESPONSE_CACHE_SHARED")?,
             context_messages: r.number("ALLEATO_CONTEXT_MESSAGES", 100, 1..=100)?,
             sse_keep_alive_secs: r.number("ALLEATO_SSE_KEEP_ALIVE_SECS", 15, POSITIVE)?,
             argon2,

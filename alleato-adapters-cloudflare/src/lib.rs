@@ -114,10 +114,12 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
         auth: AuthConfig {
             access_ttl: Duration::from_secs(config.access_token_ttl_secs),
             session_ttl: Duration::from_secs(config.session_ttl_secs),
+            refresh_reuse_interval: Duration::from_secs(config.refresh_reuse_secs),
         },
         messages: MessageConfig {
             context_messages: config.context_messages,
             response_cache_ttl: Duration::from_secs(config.response_cache_ttl_secs),
+            response_cache_shared: config.response_cache_shared,
         },
         quotas: QuotaConfig {
             guest_daily_messages: config.guest_daily_messages,
@@ -133,6 +135,8 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
         runtime: "cloudflare",
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sse_keep_alive_secs: config.sse_keep_alive_secs,
+        // The Worker gives every request its `ClientIp` from `CF-Connecting-IP` itself.
+        client_ip: alleato_http::ClientIpSource::Socket,
     };
     Ok(AppState::new(services, http))
 }

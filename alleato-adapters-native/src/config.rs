@@ -14,7 +14,7 @@ use alleato_core::memory::{MemoryCache, MemoryCounters};
 use alleato_core::messages::{MessageConfig, QuotaConfig};
 use alleato_core::models::{ModelCatalog, ModelSettings, deployment_models};
 use alleato_core::ports::{Clock, KvCache, Rng};
-use alleato_http::{AppState, HttpConfig, JwtCodec};
+use alleato_http::{AppState, ClientIpSource, HttpConfig, IpBlock, JwtCodec};
 use clap::Parser;
 
 use crate::llm::{OpenAiModel, TokioSleeper};
@@ -43,19 +43,29 @@ pub struct Config {
     #[arg(long, env = "ALLEATO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
-    /// Origins allowed by CORS, comma-separated (e.g. `https://app.example.com`).
+    /// Origins allowed by CORS, comma-separated (e.g. `https://app.example.com`), with
+    /// credentials; `*` alone allows any origin, without credentials.
     #[arg(long, env = "ALLEATO_CORS_ORIGINS", value_delimiter = ',', default_value = "")]
     pub cors_origins: Vec<String>,
+
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR blocks
+    /// (e.g. `10.0.0.0/8,127.0.0.1`). Unset: the socket's peer is the client.
+    #[arg(long, env = "ALLEATO_TRUSTED_PROXIES", value_delimiter = ',', default_value = "")]
+    pub trusted_proxies: Vec<String>,
+
+    /// Only Cloudflare reaches this server: the client is `CF-Connecting-IP`.
+    #[arg(long, env = "ALLEATO_BEHIND_CLOUDFLARE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub behind_cloudflare: bool,
 
     /// Deployment environment reported by /health.
     #[arg(long, env = "ALLEATO_ENVIRONMENT", default_value = "development")]
     pub environment: String,
 
-    /// Requests per minute per client IP on /api/*.
+    /// Requests per minute per client IP on /api/*; 0 turns the limit off.
     #[arg(long, env = "ALLEATO_RATE_LIMIT_PER_MINUTE", default_value_t = 300)]
     pub rate_limit_per_minute: u64,
 
-    /// Requests per minute per client IP on login, register and guest.
+    /// Requests per minute per client IP on login, register and guest; 0 turns the limit off.
     #[arg(long, env = "ALLEATO_AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_limit_per_minute: u64,
 
@@ -66,6 +76,11 @@ pub struct Config {
     /// Lifetime of a session without a refresh, in seconds.
     #[arg(long, env = "ALLEATO_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub session_ttl_secs: u64,
+
+    /// Seconds after a refresh during which the same refresh token gets the same successor
+    /// (two tabs refreshing at once); reuse after that revokes the session. 0: every reuse does.
+    #[arg(long, env = "ALLEATO_REFRESH_REUSE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub refresh_reuse_secs: u64,
 
     /// SQLite reader connections (one writer is always kept besides them).
     #[arg(long, env = "ALLEATO_SQLITE_READERS", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
@@ -112,6 +127,11 @@ pub struct Config {
     #[arg(long, env = "ALLEATO_RESPONSE_CACHE_TTL_SECS", default_value_t = 3600)]
     pub response_cache_ttl_secs: u64,
 
+    /// Serve one user's cached answer to another user who sends the same conversation. Off by
+    /// default: sharing tells users what others asked and were answered.
+    #[arg(long, env = "ALLEATO_RESPONSE_CACHE_SHARED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub response_cache_shared: bool,
+
     /// How many of a chat's latest messages are sent to the model as context.
     #[arg(long, env = "ALLEATO_CONTEXT_MESSAGES", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub context_messages: u32,
@@ -136,6 +156,8 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("cors_origins", &self.cors_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("behind_cloudflare", &self.behind_cloudflare)
             .field("environment", &self.environment)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("auth_rate_limit_per_minute", &self.auth_rate_limit_per_minute)
@@ -157,9 +179,17 @@ impl std::fmt::Debug for Config {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A setting is invalid.
-    #[error("configuration: {0}")]
+    /// A setting is invalid: the message names it.
+    #[error("{0}")]
     Config(String),
+    /// The listen address cannot be bound.
+    #[error("ALLEATO_LISTEN: cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
     /// The data directory or a file in it could not be used.
     #[error("{path}: {source}")]
     Io {
@@ -171,6 +201,89 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(String),
+}
+
+impl StartError {
+    /// The process's exit status for this error: 2 for settings (a bad value, or an address
+    /// that cannot be listened on), 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Listen { .. } => 2,
+            Self::Io { .. } | Self::Database(_) => 1,
+        }
+    }
+}
+
+fn invalid(name: &str, why: impl std::fmt::Display) -> StartError {
+    StartError::Config(format!("{name}: {why}"))
+}
+
+/// The CORS origins, checked: exact origins (`scheme://host[:port]`), or `*` alone.
+fn cors_origins(config: &Config) -> Result<Vec<String>, StartError> {
+    const NAME: &str = "ALLEATO_CORS_ORIGINS";
+    let origins: Vec<String> = config
+        .cors_origins
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.iter().any(|o| o == "*") {
+        if origins.len() > 1 {
+            return Err(invalid(NAME, "`*` (any origin) cannot be combined with other origins"));
+        }
+        return Ok(origins);
+    }
+    for o in &origins {
+        let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+        let ok = rest.is_some_and(|host| {
+            !host.is_empty()
+                && !host.contains(['/', '?', '#', '*', ' '])
+                && host.is_ascii()
+                && !host.chars().any(|c| c.is_ascii_control())
+        });
+        if !ok {
+            return Err(invalid(
+                NAME,
+                format!("{o:?} is not an origin like https://app.example.com (scheme and host, no path)"),
+            ));
+        }
+    }
+    Ok(origins)
+}
+
+/// Where rate limits read the client's address from.
+fn client_ip_source(config: &Config) -> Result<ClientIpSource, StartError> {
+    let blocks = config
+        .trusted_proxies
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.parse::<IpBlock>().map_err(|e| invalid("ALLEATO_TRUSTED_PROXIES", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    match (config.behind_cloudflare, blocks.is_empty()) {
+        (true, false) => Err(invalid(
+            "ALLEATO_BEHIND_CLOUDFLARE",
+            "set either it or ALLEATO_TRUSTED_PROXIES, not both",
+        )),
+        (true, true) => Ok(ClientIpSource::Cloudflare),
+        (false, false) => Ok(ClientIpSource::TrustedProxies(blocks)),
+        (false, true) => Ok(ClientIpSource::Socket),
+    }
+}
+
+/// Checks every setting without touching the disk or the network, so that a bad one stops the
+/// server before it creates anything.
+///
+/// # Errors
+/// `StartError::Config` naming the first bad setting.
+pub fn validate(config: &Config) -> Result<(), StartError> {
+    tracing_subscriber::EnvFilter::try_new(&config.log).map_err(|e| invalid("ALLEATO_LOG", e))?;
+    cors_origins(config)?;
+    client_ip_source(config)?;
+    if let Some(secret) = &config.jwt_secret {
+        JwtCodec::new(secret.as_bytes()).map_err(|e| invalid("ALLEATO_JWT_SECRET", e))?;
+    }
+    models(config)?;
+    Ok(())
 }
 
 /// The JWT secret: configured, or read from (or generated into) `<data_dir>/jwt-secret`.
@@ -229,6 +342,7 @@ pub struct Wired {
 /// # Errors
 /// When the data directory, the secret or the database cannot be used.
 pub async fn wire(config: &Config) -> Result<Wired, StartError> {
+    validate(config)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
         path: config.data_dir.clone(),
         source,
@@ -236,7 +350,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rng: Arc<dyn Rng> = Arc::new(OsRng);
     let secret = jwt_secret(config, &*rng)?;
-    let tokens = Arc::new(JwtCodec::new(&secret).map_err(StartError::Config)?);
+    let tokens = Arc::new(JwtCodec::new(&secret).map_err(|e| invalid("ALLEATO_JWT_SECRET", e))?);
 
     let db_path = config.data_dir.join("alleato.db");
     let readers = usize::try_from(config.sqlite_readers).unwrap_or(4);
@@ -275,10 +389,12 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         auth: AuthConfig {
             access_ttl: Duration::from_secs(config.access_token_ttl_secs),
             session_ttl: Duration::from_secs(config.session_ttl_secs),
+            refresh_reuse_interval: Duration::from_secs(config.refresh_reuse_secs),
         },
         messages: MessageConfig {
             context_messages: config.context_messages,
             response_cache_ttl: Duration::from_secs(config.response_cache_ttl_secs),
+            response_cache_shared: config.response_cache_shared,
         },
         quotas: QuotaConfig {
             guest_daily_messages: config.guest_daily_messages,
@@ -298,18 +414,14 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         );
     }
     let http = HttpConfig {
-        cors_origins: config
-            .cors_origins
-            .iter()
-            .map(|o| o.trim().to_owned())
-            .filter(|o| !o.is_empty())
-            .collect(),
+        cors_origins: cors_origins(config)?,
         rate_limit_per_minute: config.rate_limit_per_minute,
         auth_rate_limit_per_minute: config.auth_rate_limit_per_minute,
         environment: config.environment.clone(),
         runtime: "native",
         version: env!("CARGO_PKG_VERSION").to_owned(),
         sse_keep_alive_secs: config.sse_keep_alive_secs,
+        client_ip: client_ip_source(config)?,
     };
     let state = AppState::new(services, http);
     Ok(Wired {
@@ -337,5 +449,5 @@ fn models(config: &Config) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), Sta
     deployment_models(&settings, Arc::new(TokioSleeper), |openai| {
         Ok(Arc::new(OpenAiModel::new(openai)?) as Arc<dyn LanguageModel>)
     })
-    .map_err(|e| StartError::Config(e.to_string()))
+    .map_err(|e| invalid(e.setting, e.why))
 }

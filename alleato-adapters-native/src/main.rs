@@ -4,11 +4,35 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alleato_adapters_native::config::{Config, wire};
+use alleato_adapters_native::config::{Config, StartError, validate, wire};
 use axum::serve::ListenerExt;
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
+/// clap's error as one line, naming the environment variable of the argument it is about.
+fn unreadable(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let env = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => {
+            let long = arg.split_whitespace().next().unwrap_or("").trim_start_matches("--");
+            Config::command()
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .and_then(|a| a.get_env())
+                .map(|env| env.to_string_lossy().into_owned())
+        }
+        _ => None,
+    };
+    match env {
+        Some(env) => format!("{env}: {first}"),
+        None => first.to_owned(),
+    }
+}
+
+/// Starts the logs; the filter was checked by `validate`.
 fn init_logs(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a terminal: log files and collectors get plain text.
@@ -27,19 +51,55 @@ fn init_logs(config: &Config) {
 #[tokio::main]
 async fn main() -> ExitCode {
     limit_retained_heap();
-    let config = Config::parse();
+    // Flags and numbers that cannot be read end here: one line naming the setting, status 2.
+    let config = match Config::try_parse() {
+        Ok(config) => config,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) => {
+            eprintln!("alleato: {}", unreadable(&e));
+            return ExitCode::from(2);
+        }
+    };
+    // Every other setting is checked before anything is created or bound; a failure is one line
+    // naming the setting, and status 2.
+    if let Err(e) = validate(&config) {
+        eprintln!("alleato: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     init_logs(&config);
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
+        Err(Failure::Start(e)) => {
+            eprintln!("alleato: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(Failure::Serve(e)) => {
             eprintln!("alleato: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+/// Why the server stopped: it could not start, or serving failed.
+enum Failure {
+    Start(StartError),
+    Serve(std::io::Error),
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        Self::Start(e)
+    }
+}
+
+async fn run(config: Config) -> Result<(), Failure> {
+    // Bound first: an address in use stops the server before it touches the data directory.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let wired = wire(&config).await?;
     let (cache, durable_cache) = (wired.cache.clone(), wired.durable_cache.clone());
     let (counters, hub) = (wired.counters.clone(), wired.hub.clone());
@@ -66,16 +126,17 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = alleato_http::router(wired.state);
     // Without TCP_NODELAY the first event of every SSE answer waits for the client's delayed
     // ACK of the response head (about 40 ms on Linux).
-    let listener = tokio::net::TcpListener::bind(config.listen).await?.tap_io(|tcp| {
+    let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let addr = axum::serve::Listener::local_addr(&listener)?;
+    let addr = axum::serve::Listener::local_addr(&listener).map_err(Failure::Serve)?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "alleato listening on http://{addr}");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
-        .await?;
+        .await
+        .map_err(Failure::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

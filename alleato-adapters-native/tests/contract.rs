@@ -239,6 +239,10 @@ impl ChatStore for TempSqlite {
         self.store.delete_chat(id).await
     }
 
+    async fn discard_empty_chat(&self, id: ChatId) -> Result<(), StoreError> {
+        self.store.discard_empty_chat(id).await
+    }
+
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         self.store.list_chats(query).await
     }
@@ -325,10 +329,17 @@ impl SessionStore for TempSqlite {
         id: SessionId,
         presented: &str,
         next: &str,
+        successor: &str,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.store.rotate_refresh(id, presented, next, expires_at, now).await
+        self.store
+            .rotate_refresh(id, presented, next, successor, expires_at, now)
+            .await
+    }
+
+    async fn spent_successor(&self, id: SessionId, hash: &str, since: Timestamp) -> Result<Option<String>, StoreError> {
+        self.store.spent_successor(id, hash, since).await
     }
 
     async fn is_spent(&self, id: SessionId, hash: &str) -> Result<bool, StoreError> {

@@ -135,14 +135,19 @@ impl ApiError {
         )
     }
 
-    /// `503`; the cause is logged, never sent.
+    /// `503` with `Retry-After`; the cause is logged, never sent.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        /// A busy or restarting backend is usually back within seconds.
+        const RETRY_AFTER_SECS: u64 = 5;
         tracing::warn!(error = %cause, "backend unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "internal",
-            "a backend is unavailable; try again shortly",
-        )
+        Self {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                "a backend is unavailable; try again shortly",
+            )
+        }
     }
 
     /// The status this error answers with.
@@ -173,7 +178,13 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(secs) = self.retry_after {
+        // Every 429 and 503 says when to come back, whichever path made it.
+        let retry_after = self.retry_after.or(match self.status {
+            StatusCode::TOO_MANY_REQUESTS => Some(1),
+            StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            _ => None,
+        });
+        if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res

@@ -66,8 +66,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        // One value and nothing after it but whitespace: `{"title":"a"} xyz` is not a body.
+        Ok(v) => match de.end() {
+            Ok(()) => Ok(v),
+            Err(_) => Err(ApiError::bad_request("malformed JSON: trailing data after the object")),
+        },
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();

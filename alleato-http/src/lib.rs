@@ -2,6 +2,8 @@
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod caching;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod jwt;
@@ -21,9 +23,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use client_ip::{ClientIp, ClientIpSource, IpBlock};
 pub use error::ApiError;
 pub use jwt::JwtCodec;
-pub use middleware::ClientIp;
 pub use state::{AppState, HttpConfig};
 
 use routes::{auth, chats, messages, meta, streams};
@@ -100,18 +102,24 @@ pub fn router(state: AppState) -> Router {
     let (routes, doc) = api_routes().split_for_parts();
     let doc = meta::OpenApiJson(Arc::from(doc.to_json().expect("the OpenAPI document serialises")));
     let cors = middleware::cors(&state.config.cors_origins);
-    routes
+    let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(extract::JSON_LIMIT))
+        // Tags the body as the handler made it, before any compression.
+        .layer(axum::middleware::from_fn(caching::etag))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit_api))
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::conventions,
-        ))
-        .with_state(state)
+        ));
+    // On the Worker, Cloudflare compresses at the edge: workerd encodes a body itself when the
+    // response names a content coding, so compressing here would encode it twice.
+    #[cfg(not(target_arch = "wasm32"))]
+    let router = router.layer(caching::compression());
+    router.with_state(state)
 }
 
 async fn rate_limit_api(state: axum::extract::State<AppState>, req: Request, next: axum::middleware::Next) -> Response {

@@ -1,6 +1,5 @@
 //! Cross-cutting behaviour of every response: request ids, security headers, rate limits, CORS.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -9,16 +8,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The request id header.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The client's address, as the runtime knows it. The native server takes it from the socket;
-/// the Worker from `CF-Connecting-IP`. Insert it as a request extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
 
 fn acceptable_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
@@ -37,7 +32,12 @@ pub async fn conventions(State(state): State<AppState>, mut req: Request, next: 
             v
         }
     };
+    // Answers for a caller, and every answer of the auth routes (they hand out tokens).
+    let credentials = crate::caching::has_credentials(req.headers()) || req.uri().path().starts_with("/api/v1/auth/");
     let mut res = next.run(req).await;
+    if credentials {
+        crate::caching::no_store(&mut res);
+    }
     let h = res.headers_mut();
     h.insert(X_REQUEST_ID.clone(), id);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -50,26 +50,11 @@ pub async fn conventions(State(state): State<AppState>, mut req: Request, next: 
     res
 }
 
-fn client_ip(req: &Request) -> Option<IpAddr> {
-    if let Some(ClientIp(ip)) = req.extensions().get::<ClientIp>() {
-        return Some(*ip);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use axum::extract::ConnectInfo;
-        req.extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
-    }
-    #[cfg(target_arch = "wasm32")]
-    None
-}
-
 const WINDOW: Duration = Duration::from_secs(60);
 
 /// Per-IP limits on `/api/*`, stricter on the routes that create accounts or sessions.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = client_ip(&req).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let ip = client_ip(&req, &state.config.client_ip).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let path = req.uri().path();
     let strict = req.method() == Method::POST
         && matches!(
@@ -81,6 +66,10 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     } else {
         (format!("rl:api:{ip}"), state.config.rate_limit_per_minute)
     };
+    // A limit of 0 is no limit (not "refuse everything").
+    if limit == 0 {
+        return next.run(req).await;
+    }
     let counted = match state.counters.increment(&key, 1, WINDOW).await {
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
@@ -100,15 +89,22 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     res
 }
 
-/// CORS for the configured origins, with credentials.
+/// CORS for the configured origins, with credentials; `*` alone allows any origin, without
+/// credentials (browsers refuse credentials with a wildcard, and tower-http would panic).
 pub fn cors(origins: &[String]) -> CorsLayer {
+    let any = origins.iter().any(|o| o.trim() == "*");
     let list: Vec<HeaderValue> = origins
         .iter()
-        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .filter_map(|o| HeaderValue::from_str(o.trim().trim_end_matches('/')).ok())
         .collect();
+    let (allow, credentials) = if any {
+        (AllowOrigin::any(), false)
+    } else {
+        (AllowOrigin::list(list), true)
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(list))
-        .allow_credentials(true)
+        .allow_origin(allow)
+        .allow_credentials(credentials)
         .allow_methods([
             Method::GET,
             Method::POST,

@@ -27,6 +27,8 @@ pub struct HttpConfig {
     pub version: String,
     /// Seconds between `: ping` comments on idle SSE streams.
     pub sse_keep_alive_secs: u64,
+    /// Where the client's address comes from when the runtime gives none (rate limits).
+    pub client_ip: crate::client_ip::ClientIpSource,
 }
 
 impl Default for HttpConfig {
@@ -39,6 +41,7 @@ impl Default for HttpConfig {
             runtime: "native",
             version: env!("CARGO_PKG_VERSION").to_owned(),
             sse_keep_alive_secs: 15,
+            client_ip: crate::client_ip::ClientIpSource::Socket,
         }
     }
 }

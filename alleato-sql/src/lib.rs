@@ -61,11 +61,12 @@ WHERE id = ?1 AND kind = 'guest'";
 // ---- chats ------------------------------------------------------------------------------------
 
 /// `?1` id, `?2` owner, `?3` title, `?4` visibility, `?5` model, `?6` created at,
-/// `?7` updated at.
+/// `?7` updated at. A taken id fails on the primary key; a retired id (a deleted chat's)
+/// inserts nothing: 0 rows changed.
 pub const INSERT_CHAT: &str = concat!(
     "INSERT INTO chats (",
     chat_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS (SELECT 1 FROM retired_chat_ids WHERE id = ?1)"
 );
 
 /// `?1` id.
@@ -74,8 +75,17 @@ pub const CHAT_BY_ID: &str = concat!("SELECT ", chat_columns!(), " FROM chats WH
 /// `?1` id, `?2` title, `?3` visibility, `?4` model, `?5` updated at.
 pub const UPDATE_CHAT: &str = "UPDATE chats SET title = ?2, visibility = ?3, model = ?4, updated_at = ?5 WHERE id = ?1";
 
-/// `?1` id. What a chat owns goes with it through `ON DELETE CASCADE`.
+/// `?1` id. What a chat owns goes with it through `ON DELETE CASCADE`. Runs after
+/// [`RETIRE_CHAT_ID`], in the same batch.
 pub const DELETE_CHAT: &str = "DELETE FROM chats WHERE id = ?1";
+
+/// `?1` id: records an existing chat's id as never to be used again (before [`DELETE_CHAT`]).
+pub const RETIRE_CHAT_ID: &str = "INSERT OR IGNORE INTO retired_chat_ids (id) SELECT id FROM chats WHERE id = ?1";
+
+/// `?1` id: removes a chat that has no message, leaving its id free (a chat created for a
+/// first send that was refused). 0 rows changed when it does not exist or has messages.
+pub const DISCARD_EMPTY_CHAT: &str =
+    "DELETE FROM chats WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1)";
 
 // The four chat-list shapes are separate statements rather than one with optional parameters
 // (`?3 IS NULL OR …`), so that the planner turns each cursor into a range of the
@@ -209,10 +219,10 @@ pub const SESSION_BY_ID: &str =
 // transaction; on D1 one `batch()`). The first two carry the same guard, so they both change
 // a row or neither does; the rotation happened when ROTATE_REFRESH changed one row.
 
-/// `?1` id, `?2` presented hash, `?3` now: remembers the presented hash as spent, if it is the
-/// live session's current one.
-pub const SPEND_REFRESH: &str = "INSERT INTO spent_refresh_tokens (session_id, hash, spent_at) \
-SELECT id, refresh_hash, ?3 FROM sessions WHERE id = ?1 AND refresh_hash = ?2 AND expires_at > ?3 \
+/// `?1` id, `?2` presented hash, `?3` now, `?4` sealed successor: remembers the presented hash
+/// as spent, with its successor, if it is the live session's current one.
+pub const SPEND_REFRESH: &str = "INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor) \
+SELECT id, refresh_hash, ?3, ?4 FROM sessions WHERE id = ?1 AND refresh_hash = ?2 AND expires_at > ?3 \
 ON CONFLICT (session_id, hash) DO NOTHING";
 
 /// `?1` id, `?2` presented hash, `?3` next hash, `?4` new end, `?5` now: the compare-and-swap.
@@ -226,6 +236,11 @@ ORDER BY spent_at DESC, hash DESC LIMIT ?2)";
 
 /// `?1` id, `?2` hash → a row when the hash is a spent refresh hash of the session.
 pub const IS_SPENT_REFRESH: &str = "SELECT 1 FROM spent_refresh_tokens WHERE session_id = ?1 AND hash = ?2";
+
+/// `?1` id, `?2` hash, `?3` since → the sealed successor of a hash of the session spent at or
+/// after `?3`.
+pub const SPENT_REFRESH_SUCCESSOR: &str = "SELECT successor FROM spent_refresh_tokens \
+WHERE session_id = ?1 AND hash = ?2 AND spent_at >= ?3 AND successor IS NOT NULL";
 
 /// `?1` id: deletes the session (its spent hashes go with it).
 pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = ?1";

@@ -82,6 +82,20 @@ impl Api {
         }
     }
 
+    /// Runs the native binary with only `env` as its settings and reports how it ended, or
+    /// `None` (with the gate recorded) when the runtime under test is not the native binary or
+    /// the suite may not start processes.
+    pub fn run_binary(&self, test: &str, env: &[(&str, &str)]) -> Option<server::BinaryRun> {
+        if !self.supports(Capability::NativeProcess, test) {
+            return None;
+        }
+        if !self.capabilities.own_servers {
+            server::record_gate(test, self.capabilities.runtime, "own-servers (ALLEATO_BASE_URL)");
+            return None;
+        }
+        Some(server::run_binary(env).unwrap_or_else(|e| panic!("{e}")))
+    }
+
     /// The server's token secret, or `None` (with the gate recorded) when it is not known.
     pub fn jwt_secret(&self, test: &str) -> Option<&str> {
         let secret = self.capabilities.jwt_secret.as_deref();

@@ -14,4 +14,4 @@ pub use assertions::{
     assert_chat, assert_keys, assert_no_password_fields, assert_problem, assert_session_response, assert_timestamp,
     assert_tokens, assert_user, assert_uuid, assert_validation_failed,
 };
-pub use server::{ALLOWED_ORIGIN, Capabilities, Capability, OwnServer, Runtime, TEST_JWT_SECRET};
+pub use server::{ALLOWED_ORIGIN, BinaryRun, Capabilities, Capability, OwnServer, Runtime, TEST_JWT_SECRET};

@@ -63,7 +63,11 @@ impl Runtime {
     pub fn lacks(self) -> &'static [Capability] {
         match self {
             Self::Native => &[],
-            Self::Cloudflare => &[Capability::RestartRecovery],
+            Self::Cloudflare => &[
+                Capability::RestartRecovery,
+                Capability::NativeProcess,
+                Capability::Compression,
+            ],
         }
     }
 }
@@ -75,6 +79,13 @@ pub enum Capability {
     /// answer is marked `error` and its stream ended. Needs a start-up hook, which a Worker has
     /// not: on Cloudflare this waits for generations in Durable Objects (their alarms).
     RestartRecovery,
+    /// Running the `alleato` binary itself with settings of the test's own: its start-up checks
+    /// of the configuration, and the trust in proxies' forwarding headers that only a server
+    /// reached through a socket has (the Worker takes the client's address from Cloudflare).
+    NativeProcess,
+    /// Answers compressed by the server itself (gzip, brotli). On Cloudflare the edge
+    /// compresses; the Worker leaves bodies as they are.
+    Compression,
 }
 
 impl Capability {
@@ -82,6 +93,8 @@ impl Capability {
     pub fn name(self) -> &'static str {
         match self {
             Self::RestartRecovery => "restart-recovery",
+            Self::NativeProcess => "native-process",
+            Self::Compression => "compression",
         }
     }
 }
@@ -211,6 +224,76 @@ impl OwnServer {
     pub fn crash(mut self) {
         self.process.kill_group();
     }
+}
+
+/// How a run of the `alleato` binary that was expected to stop at once ended.
+#[derive(Debug)]
+pub struct BinaryRun {
+    /// The exit status, `None` when it was still running after the timeout (then killed).
+    pub code: Option<i32>,
+    /// What it printed on stderr.
+    pub stderr: String,
+    /// What it printed on stdout.
+    pub stdout: String,
+    /// Whether it created anything in its (empty, not yet existing) data directory.
+    pub wrote_data: bool,
+}
+
+/// Runs the release binary with only `env` (and a data directory that does not exist yet),
+/// waiting up to ten seconds for it to exit.
+pub(crate) fn run_binary(env: &[(&str, &str)]) -> Result<BinaryRun, String> {
+    let bin = binary_path()?;
+    let dir = tempfile::Builder::new()
+        .prefix("alleato-binary-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let data_dir = dir.path().join("data");
+    let mut command = Command::new(&bin);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ALLEATO_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir.path())
+        .env("ALLEATO_DATA_DIR", &data_dir)
+        .env("ALLEATO_LISTEN", "127.0.0.1:0");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.code(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let mut stderr = String::new();
+    let mut stdout = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut stdout);
+    }
+    let wrote_data = data_dir.exists();
+    Ok(BinaryRun {
+        code,
+        stderr,
+        stdout,
+        wrote_data,
+    })
 }
 
 /// A running server (the `alleato` binary, or `scripts/worker` with wrangler and workerd) in a

@@ -453,15 +453,27 @@ fn assert_keys_of_refresh(body: &Value) {
     assert_tokens(body);
 }
 
+/// A server whose refresh tokens may be reused for one second after their rotation (two tabs
+/// refreshing at once), so that a test can reach a reuse after that interval quickly.
+const SHORT_REUSE: (&str, &str) = ("ALLEATO_REFRESH_REUSE_SECS", "1");
+
+/// Longer than [`SHORT_REUSE`]'s interval.
+const PAST_REUSE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_session() {
     let api = Api::shared();
+    let Some(server) = api.own_server("refresh_token_reuse_revokes_the_session", &[SHORT_REUSE]) else {
+        return;
+    };
+    let api = server.api();
     let user = api.register().await;
     let rotated = api.refresh(&user.refresh).await.expect(200);
     let new_access = rotated["accessToken"].as_str().unwrap();
     let new_refresh = rotated["refreshToken"].as_str().unwrap();
 
-    // The old refresh token again: theft.
+    // The old refresh token again, after the reuse interval: theft.
+    tokio::time::sleep(PAST_REUSE).await;
     assert_problem(&api.refresh(&user.refresh).await, 401, "unauthorized");
     // The whole session is gone: the new refresh token and every access token of it.
     assert_problem(&api.refresh(new_refresh).await, 401, "unauthorized");
@@ -472,9 +484,14 @@ async fn refresh_token_reuse_revokes_the_session() {
 #[tokio::test]
 async fn refresh_token_reuse_leaves_other_sessions_alone() {
     let api = Api::shared();
+    let Some(server) = api.own_server("refresh_token_reuse_leaves_other_sessions_alone", &[SHORT_REUSE]) else {
+        return;
+    };
+    let api = server.api();
     let user = api.register().await;
     let other = api.login(&user.email, PASSWORD).await;
     api.refresh(&user.refresh).await.expect(200);
+    tokio::time::sleep(PAST_REUSE).await;
     assert_problem(&api.refresh(&user.refresh).await, 401, "unauthorized");
     api.me(&other.access).await.expect(200);
     api.refresh(&other.refresh).await.expect(200);

@@ -50,6 +50,7 @@ impl SessionStore for D1Store {
         sid: SessionId,
         presented: &str,
         next: &str,
+        successor: &str,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -57,7 +58,10 @@ impl SessionStore for D1Store {
         let kept = Arg::Int(i64::try_from(SPENT_REFRESH_KEPT).unwrap_or(i64::MAX));
         let outcomes = self
             .batch(vec![
-                Query::new(sql::SPEND_REFRESH, vec![key.clone(), presented.into(), now.clone()]),
+                Query::new(
+                    sql::SPEND_REFRESH,
+                    vec![key.clone(), presented.into(), now.clone(), successor.into()],
+                ),
                 Query::new(
                     sql::ROTATE_REFRESH,
                     vec![
@@ -79,6 +83,22 @@ impl SessionStore for D1Store {
             .row(Query::new(sql::IS_SPENT_REFRESH, vec![id(sid.as_uuid()), hash.into()]))
             .await?;
         Ok(row.is_some())
+    }
+
+    async fn spent_successor(
+        &self,
+        sid: SessionId,
+        hash: &str,
+        since: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .row(Query::new(
+                sql::SPENT_REFRESH_SUCCESSOR,
+                vec![id(sid.as_uuid()), hash.into(), since.as_millis().into()],
+            ))
+            .await?;
+        row.map(|r| Ok(Row(&r).text(0, "spent_refresh_tokens.successor")?.to_owned()))
+            .transpose()
     }
 
     async fn delete_session(&self, sid: SessionId) -> Result<(), StoreError> {

@@ -94,7 +94,11 @@ impl ChatStore for D1Store {
             chat.created_at.as_millis().into(),
             chat.updated_at.as_millis().into(),
         ];
-        self.run(Query::new(sql::INSERT_CHAT, args)).await.map(drop)
+        // Nothing inserted: the id was a deleted chat's.
+        match self.run(Query::new(sql::INSERT_CHAT, args)).await? {
+            0 => Err(StoreError::Conflict("chat")),
+            _ => Ok(()),
+        }
     }
 
     async fn chat(&self, cid: ChatId) -> Result<Option<Chat>, StoreError> {
@@ -114,7 +118,20 @@ impl ChatStore for D1Store {
     }
 
     async fn delete_chat(&self, cid: ChatId) -> Result<(), StoreError> {
-        self.change_one(Query::new(sql::DELETE_CHAT, vec![id(cid.as_uuid())]))
+        let outcomes = self
+            .batch(vec![
+                Query::new(sql::RETIRE_CHAT_ID, vec![id(cid.as_uuid())]),
+                Query::new(sql::DELETE_CHAT, vec![id(cid.as_uuid())]),
+            ])
+            .await?;
+        match outcomes.get(1).map(|o| o.changes) {
+            Some(n) if n > 0 => Ok(()),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn discard_empty_chat(&self, cid: ChatId) -> Result<(), StoreError> {
+        self.change_one(Query::new(sql::DISCARD_EMPTY_CHAT, vec![id(cid.as_uuid())]))
             .await
     }
 

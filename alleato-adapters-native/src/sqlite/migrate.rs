@@ -29,6 +29,8 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0005_turn_mark.sql",
     "0006_sessions.sql",
     "0007_generation_claims.sql",
+    "0008_retired_chat_ids.sql",
+    "0009_refresh_successors.sql",
 ];
 
 /// Why a migration could not be applied.

@@ -83,15 +83,16 @@ impl SessionStore for SqliteStore {
         id: SessionId,
         presented: &str,
         next: &str,
+        successor: &str,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let (presented, next) = (presented.to_owned(), next.to_owned());
+        let (presented, next, successor) = (presented.to_owned(), next.to_owned(), successor.to_owned());
         let kept = i64::try_from(SPENT_REFRESH_KEPT).unwrap_or(i64::MAX);
         self.write(move |conn| {
             let key = UuidText::new(id.as_uuid());
             let now = now.as_millis();
-            execute(conn, sql::SPEND_REFRESH, params![key, presented, now])?;
+            execute(conn, sql::SPEND_REFRESH, params![key, presented, now, successor])?;
             let rotated = execute(
                 conn,
                 sql::ROTATE_REFRESH,
@@ -108,6 +109,20 @@ impl SessionStore for SqliteStore {
         self.read(move |conn| {
             let key = UuidText::new(id.as_uuid());
             Ok(query_one(conn, sql::IS_SPENT_REFRESH, params![key, hash], |_| Ok(()))?.is_some())
+        })
+        .await
+    }
+
+    async fn spent_successor(&self, id: SessionId, hash: &str, since: Timestamp) -> Result<Option<String>, StoreError> {
+        let hash = hash.to_owned();
+        self.read(move |conn| {
+            let key = UuidText::new(id.as_uuid());
+            query_one(
+                conn,
+                sql::SPENT_REFRESH_SUCCESSOR,
+                params![key, hash, since.as_millis()],
+                |row| Ok(text(row, 0, "spent_refresh_tokens.successor")?.to_owned()),
+            )
         })
         .await
     }

@@ -407,9 +407,14 @@ impl ChatStore for SqliteStore {
                 chat.created_at.as_millis(),
                 chat.updated_at.as_millis(),
             ];
-            conn.prepare_cached(sql::INSERT_CHAT)
+            let inserted = conn
+                .prepare_cached(sql::INSERT_CHAT)
                 .and_then(|mut s| s.execute(params))
                 .map_err(map_error)?;
+            // Nothing inserted: the id was a deleted chat's.
+            if inserted == 0 {
+                return Err(StoreError::Conflict("chat"));
+            }
             Ok(())
         })
         .await
@@ -436,7 +441,19 @@ impl ChatStore for SqliteStore {
     }
 
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError> {
-        self.write(move |conn| change_one(conn, sql::DELETE_CHAT, [UuidText::new(id.as_uuid())]))
+        // One job of the writer: its savepoint keeps both statements or neither.
+        self.write(move |conn| {
+            let id = UuidText::new(id.as_uuid());
+            conn.prepare_cached(sql::RETIRE_CHAT_ID)
+                .and_then(|mut s| s.execute([&id]))
+                .map_err(map_error)?;
+            change_one(conn, sql::DELETE_CHAT, [&id])
+        })
+        .await
+    }
+
+    async fn discard_empty_chat(&self, id: ChatId) -> Result<(), StoreError> {
+        self.write(move |conn| change_one(conn, sql::DISCARD_EMPTY_CHAT, [UuidText::new(id.as_uuid())]))
             .await
     }
 

@@ -4,6 +4,7 @@ mod model;
 mod password;
 mod port;
 mod service;
+mod successor;
 
 pub use model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
 pub use password::{Argon2Hasher, Argon2Params};

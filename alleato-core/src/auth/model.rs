@@ -22,7 +22,11 @@ impl Email {
         if email.is_empty() || email.len() > Self::MAX_LEN {
             return Err(MSG);
         }
-        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Invisible characters would make an address that looks like another's.
+        if email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || crate::validation::is_invisible(c))
+        {
             return Err(MSG);
         }
         let (local, domain) = email.rsplit_once('@').ok_or(MSG)?;
@@ -106,7 +110,9 @@ impl DisplayName {
     /// # Errors
     /// When it is empty, longer than 100 characters or holds control characters.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let name = raw.trim();
+        // Invisible characters are dropped: they would make a name look like another.
+        let name = crate::validation::strip_invisible(raw);
+        let name = name.trim();
         if name.is_empty() {
             return Err("must not be empty");
         }
@@ -224,6 +230,9 @@ mod tests {
             "ada@.com",
             "ada@exa..com",
             "ada\u{0}@example.com",
+            "ad\u{200B}a@example.com",
+            "ada@exam\u{202E}ple.com",
+            "\u{FEFF}ada@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

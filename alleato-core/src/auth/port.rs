@@ -137,9 +137,10 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Rotates the session's refresh token: if the session is live at `now` and `presented`
     /// is still its current refresh hash, makes `next` current, moves its end to
-    /// `expires_at`, and remembers `presented` as spent; all at once, guarded in the write
-    /// itself. Returns whether it rotated: `false` changes nothing (the session is gone or
-    /// expired, or another rotation spent `presented` first).
+    /// `expires_at`, and remembers `presented` as spent at `now` with `successor` (an opaque
+    /// text, the sealed successor token); all at once, guarded in the write itself. Returns
+    /// whether it rotated: `false` changes nothing (the session is gone or expired, or another
+    /// rotation spent `presented` first).
     ///
     /// # Errors
     /// Backend failures only.
@@ -148,9 +149,18 @@ pub trait SessionStore: Send + Sync + 'static {
         id: SessionId,
         presented: &str,
         next: &str,
+        successor: &str,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// The `successor` remembered with `hash` when a rotation spent it, if that rotation
+    /// happened at or after `since`; `None` otherwise (not spent, spent earlier, or the
+    /// session no longer exists).
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn spent_successor(&self, id: SessionId, hash: &str, since: Timestamp) -> Result<Option<String>, StoreError>;
 
     /// Whether `hash` is a refresh hash of the session that a rotation has spent (one of the
     /// latest [`SPENT_REFRESH_KEPT`] at least). `false` for a session that no longer exists.

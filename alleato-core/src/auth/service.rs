@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::model::{AccessClaims, AuthContext, DisplayName, Email, Password, User, UserKind, UserRecord};
 use super::port::{HashError, PasswordHasher, Session, SessionStore, TokenCodec, TokenError, UserStore};
+use super::successor::{refresh_token_of, seal_successor, unseal_successor};
 use crate::id::{SessionId, UserId};
 use crate::ports::{Clock, Rng};
 use crate::store::StoreError;
@@ -21,6 +22,10 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     /// How long a session lives without being refreshed (7 days).
     pub session_ttl: Duration,
+    /// How long after a refresh the same refresh token still gets the same successor (10
+    /// seconds): two tabs refreshing at once both stay signed in. Reuse after it revokes the
+    /// session; zero makes every reuse revoke it.
+    pub refresh_reuse_interval: Duration,
 }
 
 impl Default for AuthConfig {
@@ -28,6 +33,7 @@ impl Default for AuthConfig {
         Self {
             access_ttl: Duration::from_secs(15 * 60),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
+            refresh_reuse_interval: Duration::from_secs(10),
         }
     }
 }
@@ -200,6 +206,13 @@ impl AuthService {
             record
         };
         let tokens = self.open_session(record.user.id).await?;
+        // An upgraded guest gets a new session: the guest's tokens, which may have been seen
+        // on a shared device, stop working.
+        if let Some(ctx) = caller
+            && ctx.user_id == record.user.id
+        {
+            self.sessions.delete_session(ctx.session_id).await?;
+        }
         Ok(AuthGrant {
             user: record.user,
             tokens,
@@ -260,45 +273,77 @@ impl AuthService {
         })
     }
 
-    /// Trades a refresh token for a new pair. The old refresh token is spent; presenting a spent
-    /// one again (even by a refresh racing this one) revokes the whole session.
+    /// Trades a refresh token for a new pair. The old refresh token is spent; presented again
+    /// within the reuse interval (two tabs refreshing at once) it gets the same successor and a
+    /// new access token of the same session; presented again after it, the whole session is
+    /// revoked.
     ///
     /// # Errors
     /// `Unauthorized` for unknown tokens or dead sessions; `RefreshReused` on reuse.
     pub async fn refresh(&self, refresh_token: &str) -> Result<RefreshGrant, AuthError> {
-        const INVALID: AuthError = AuthError::Unauthorized("invalid refresh token");
-        let sid = parse_refresh_sid(refresh_token).ok_or(INVALID)?;
+        let sid = parse_refresh_sid(refresh_token).ok_or(INVALID_REFRESH)?;
         let now = self.clock.now();
-        let session = self.sessions.session(sid, now).await?.ok_or(INVALID)?;
+        let session = self.sessions.session(sid, now).await?.ok_or(INVALID_REFRESH)?;
         let presented = sha256_hex(refresh_token);
         if !ct_eq(&presented, &session.refresh_hash) {
-            if self.sessions.is_spent(sid, &presented).await? {
-                self.sessions.delete_session(sid).await?;
-                return Err(AuthError::RefreshReused);
-            }
-            return Err(INVALID);
+            return self
+                .refresh_again(&session, refresh_token, &presented, false, now)
+                .await;
         }
         if self.users.user_by_id(session.user).await?.is_none() {
             self.sessions.delete_session(sid).await?;
-            return Err(INVALID);
+            return Err(INVALID_REFRESH);
         }
-        let refresh_token = self.new_refresh_token(sid);
+        let (next, secret) = self.new_refresh_token(sid);
+        let sealed = seal_successor(refresh_token, &secret);
         let rotated = self
             .sessions
-            .rotate_refresh(sid, &presented, &sha256_hex(&refresh_token), self.session_end(now), now)
+            .rotate_refresh(sid, &presented, &sha256_hex(&next), &sealed, self.session_end(now), now)
             .await?;
         if !rotated {
-            // Spent by another refresh since it was read (or the session ended meanwhile):
-            // the token was used twice.
-            self.sessions.delete_session(sid).await?;
-            return Err(AuthError::RefreshReused);
+            // Spent by another refresh since it was read (or the session ended meanwhile).
+            return self.refresh_again(&session, refresh_token, &presented, true, now).await;
         }
         let access_token = self.access_token(session.user, sid)?;
         Ok(RefreshGrant {
             access_token,
-            refresh_token,
+            refresh_token: next,
             expires_in: self.config.access_ttl.as_secs(),
         })
+    }
+
+    /// A refresh with a token that is not the session's current one: within the reuse
+    /// interval of its rotation, the successor that rotation made; otherwise, when it was
+    /// spent (or `raced`, spent under this very refresh), theft: the session is revoked.
+    async fn refresh_again(
+        &self,
+        session: &Session,
+        token: &str,
+        presented: &str,
+        raced: bool,
+        now: Timestamp,
+    ) -> Result<RefreshGrant, AuthError> {
+        let sid = session.id;
+        let interval = i64::try_from(self.config.refresh_reuse_interval.as_millis()).unwrap_or(i64::MAX / 2);
+        if interval > 0
+            && let Some(sealed) = self
+                .sessions
+                .spent_successor(sid, presented, now.plus_millis(-interval))
+                .await?
+            && let Some(refresh_token) = unseal_successor(sid, token, &sealed)
+        {
+            let access_token = self.access_token(session.user, sid)?;
+            return Ok(RefreshGrant {
+                access_token,
+                refresh_token,
+                expires_in: self.config.access_ttl.as_secs(),
+            });
+        }
+        if raced || self.sessions.is_spent(sid, presented).await? {
+            self.sessions.delete_session(sid).await?;
+            return Err(AuthError::RefreshReused);
+        }
+        Err(INVALID_REFRESH)
     }
 
     /// Ends the caller's session, and the session of `refresh_token` when it is given and valid.
@@ -360,7 +405,7 @@ impl AuthService {
 
     async fn open_session(&self, uid: UserId) -> Result<RefreshGrant, AuthError> {
         let sid = SessionId::generate(&*self.clock, &*self.rng);
-        let refresh_token = self.new_refresh_token(sid);
+        let (refresh_token, _) = self.new_refresh_token(sid);
         let session = Session {
             id: sid,
             user: uid,
@@ -391,10 +436,11 @@ impl AuthService {
         })?)
     }
 
-    fn new_refresh_token(&self, sid: SessionId) -> String {
+    /// A new refresh token of the session, and its secret part.
+    fn new_refresh_token(&self, sid: SessionId) -> (String, [u8; 32]) {
         let mut secret = [0u8; 32];
         self.rng.fill(&mut secret);
-        format!("{sid}.{}", URL_SAFE_NO_PAD.encode(secret))
+        (refresh_token_of(sid, &secret), secret)
     }
 
     /// When a session opened or refreshed at `now` ends unless refreshed again.
@@ -413,6 +459,8 @@ impl AuthService {
     }
 }
 
+const INVALID_REFRESH: AuthError = AuthError::Unauthorized("invalid refresh token");
+
 fn parse_refresh_sid(token: &str) -> Option<SessionId> {
     if token.len() > 200 {
         return None;
@@ -424,5 +472,82 @@ fn conflict_is_taken(e: StoreError) -> AuthError {
     match e {
         StoreError::Conflict(_) => AuthError::EmailTaken,
         other => AuthError::Store(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::auth::{Argon2Hasher, Argon2Params};
+    use crate::memory::{ManualClock, MemorySessions, MemoryStore, SeededRng};
+
+    /// Signs nothing: the tests read refresh tokens only.
+    struct Unsigned;
+
+    impl TokenCodec for Unsigned {
+        fn encode(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+            Ok(format!("{}:{}", claims.sid, claims.jti))
+        }
+        fn decode(&self, _: &str) -> Result<AccessClaims, TokenError> {
+            Err(TokenError::Invalid)
+        }
+    }
+
+    fn service(reuse_secs: u64) -> (AuthService, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let rng = Arc::new(SeededRng::new(7));
+        let auth = AuthService::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemorySessions::new()),
+            Arc::new(Argon2Hasher::new(Argon2Params::INSECURE_FAST, rng.clone())),
+            Arc::new(Unsigned),
+            clock.clone(),
+            rng,
+            AuthConfig {
+                refresh_reuse_interval: Duration::from_secs(reuse_secs),
+                ..AuthConfig::default()
+            },
+        );
+        (auth, clock)
+    }
+
+    #[test]
+    fn a_token_reused_within_the_interval_gets_the_same_successor() {
+        let (auth, clock) = service(10);
+        let first = block_on(auth.guest()).unwrap().tokens.refresh_token;
+        let a = block_on(auth.refresh(&first)).unwrap();
+        clock.advance(Duration::from_secs(9));
+        let b = block_on(auth.refresh(&first)).unwrap();
+        assert_eq!(a.refresh_token, b.refresh_token);
+        assert_ne!(
+            a.access_token, b.access_token,
+            "each refresh gets an access token of its own"
+        );
+        // The successor carries on.
+        let next = block_on(auth.refresh(&a.refresh_token)).unwrap();
+        assert_ne!(next.refresh_token, a.refresh_token);
+    }
+
+    #[test]
+    fn a_token_reused_after_the_interval_revokes_the_session() {
+        let (auth, clock) = service(10);
+        let first = block_on(auth.guest()).unwrap().tokens.refresh_token;
+        let a = block_on(auth.refresh(&first)).unwrap();
+        clock.advance(Duration::from_millis(10_001));
+        assert!(matches!(block_on(auth.refresh(&first)), Err(AuthError::RefreshReused)));
+        assert!(matches!(
+            block_on(auth.refresh(&a.refresh_token)),
+            Err(AuthError::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn with_no_interval_any_reuse_revokes() {
+        let (auth, _) = service(0);
+        let first = block_on(auth.guest()).unwrap().tokens.refresh_token;
+        block_on(auth.refresh(&first)).unwrap();
+        assert!(matches!(block_on(auth.refresh(&first)), Err(AuthError::RefreshReused)));
     }
 }

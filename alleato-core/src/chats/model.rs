@@ -15,7 +15,10 @@ impl ChatTitle {
     /// # Errors
     /// When it is empty, too long or holds control characters.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let t = raw.trim();
+        // Invisible characters are dropped: zero-width spaces and bidi controls would make a title
+        // read as another (or reorder the text shown after it).
+        let t = crate::validation::strip_invisible(raw);
+        let t = t.trim();
         if t.is_empty() {
             return Err("must not be empty");
         }

@@ -84,9 +84,17 @@ impl ChatService {
     /// Creates a chat with an id the client chose (the AI SDK transport makes its own ids).
     ///
     /// # Errors
-    /// `Validation` for bad fields; `NotFound` when the id is already taken by anyone (so that
-    /// another user's chat id is indistinguishable from a missing one).
+    /// `Validation` for bad fields and for the nil and max UUIDs (well-known values anyone
+    /// would guess); `NotFound` when the id is already taken by anyone, or was a deleted
+    /// chat's (so that another user's chat id is indistinguishable from a missing one, and a
+    /// link to a deleted chat never shows someone else's).
     pub async fn create_with_id(&self, owner: UserId, id: ChatId, input: NewChat) -> Result<Chat, ChatError> {
+        if id.as_uuid().is_nil() || id.as_uuid().is_max() {
+            return Err(ChatError::Validation(vec![FieldError::new(
+                "id",
+                "must be a random UUID, not the nil or max UUID",
+            )]));
+        }
         let (title, visibility, model) = self.validate(&input)?;
         let now = self.clock.now();
         let chat = Chat {
@@ -159,6 +167,13 @@ impl ChatService {
         self.owned(owner, id).await?;
         self.chats.delete_chat(id).await.map_err(|e| not_found_as(e, id))?;
         self.hub.delete_chat_streams(id).await.map_err(ChatError::Stream)
+    }
+
+    /// Undoes [`ChatService::create_with_id`] for a chat whose first message was refused: the
+    /// chat goes, unless it got messages meanwhile, and its id stays free. Best effort: a
+    /// failure leaves an empty chat behind.
+    pub async fn discard_new(&self, id: ChatId) {
+        let _ = self.chats.discard_empty_chat(id).await;
     }
 
     /// One page of the owner's chats, newest activity first, optionally searched by `q`.

@@ -21,8 +21,9 @@ pub struct MemorySessions {
 #[derive(Debug)]
 struct Entry {
     session: Session,
-    /// The latest spent refresh hashes, oldest first.
-    spent: VecDeque<String>,
+    /// The latest spent refresh hashes with when they were spent and their successors, oldest
+    /// first.
+    spent: VecDeque<(String, Timestamp, String)>,
 }
 
 impl MemorySessions {
@@ -59,6 +60,7 @@ impl SessionStore for MemorySessions {
         id: SessionId,
         presented: &str,
         next: &str,
+        successor: &str,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -71,7 +73,7 @@ impl SessionStore for MemorySessions {
         };
         let spent = std::mem::replace(&mut e.session.refresh_hash, next.to_owned());
         e.session.expires_at = expires_at;
-        e.spent.push_back(spent);
+        e.spent.push_back((spent, now, successor.to_owned()));
         if e.spent.len() > SPENT_REFRESH_KEPT {
             e.spent.pop_front();
         }
@@ -81,7 +83,16 @@ impl SessionStore for MemorySessions {
     async fn is_spent(&self, id: SessionId, hash: &str) -> Result<bool, StoreError> {
         Ok(lock(&self.inner)
             .get(&id)
-            .is_some_and(|e| e.spent.iter().any(|s| s == hash)))
+            .is_some_and(|e| e.spent.iter().any(|(s, _, _)| s == hash)))
+    }
+
+    async fn spent_successor(&self, id: SessionId, hash: &str, since: Timestamp) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.inner).get(&id).and_then(|e| {
+            e.spent
+                .iter()
+                .find(|(s, at, _)| s == hash && *at >= since)
+                .map(|(_, _, successor)| successor.clone())
+        }))
     }
 
     async fn delete_session(&self, id: SessionId) -> Result<(), StoreError> {

@@ -26,6 +26,8 @@ pub struct MemoryStore {
 struct Tables {
     users: HashMap<UserId, UserRecord>,
     chats: HashMap<ChatId, Chat>,
+    /// The ids of deleted chats, never used again.
+    retired_chats: std::collections::HashSet<ChatId>,
     messages: HashMap<MessageId, Message>,
     votes: HashMap<(MessageId, UserId), Vote>,
     usage: HashMap<(UserId, i64), DailyUsage>,
@@ -130,7 +132,7 @@ impl UserStore for MemoryStore {
 impl ChatStore for MemoryStore {
     async fn insert_chat(&self, chat: &Chat) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
-        if t.chats.contains_key(&chat.id) {
+        if t.chats.contains_key(&chat.id) || t.retired_chats.contains(&chat.id) {
             return Err(StoreError::Conflict("chat"));
         }
         t.chats.insert(chat.id, chat.clone());
@@ -154,10 +156,20 @@ impl ChatStore for MemoryStore {
     async fn delete_chat(&self, id: ChatId) -> Result<(), StoreError> {
         let mut t = lock(&self.inner);
         t.chats.remove(&id).ok_or(StoreError::NotFound)?;
+        t.retired_chats.insert(id);
         let gone: Vec<MessageId> = t.messages.values().filter(|m| m.chat_id == id).map(|m| m.id).collect();
         for m in gone {
             t.remove_message(m);
         }
+        Ok(())
+    }
+
+    async fn discard_empty_chat(&self, id: ChatId) -> Result<(), StoreError> {
+        let mut t = lock(&self.inner);
+        if !t.chats.contains_key(&id) || t.messages.values().any(|m| m.chat_id == id) {
+            return Err(StoreError::NotFound);
+        }
+        t.chats.remove(&id);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::service::MessageService;
+use crate::id::UserId;
 use crate::llm::{CompletionRequest, LlmError, ModelEvent, ModelStream, Usage};
 
 /// A cached answer.
@@ -17,8 +18,15 @@ pub(super) struct CachedAnswer {
     pub(super) output_tokens: u64,
 }
 
-pub(super) fn cache_key(request: &CompletionRequest) -> String {
+/// The key of `request`'s answer: per user (`owner`), or shared by everyone when `owner` is
+/// `None`. The two never collide: a per-user key hashes a marker and the user first.
+pub(super) fn cache_key(owner: Option<UserId>, request: &CompletionRequest) -> String {
     let mut h = Sha256::new();
+    if let Some(owner) = owner {
+        h.update(b"user\0");
+        h.update(owner.to_string().as_bytes());
+        h.update([0u8]);
+    }
     h.update(request.model.as_bytes());
     for m in &request.messages {
         h.update([0u8]);

@@ -278,6 +278,34 @@ impl MessageService {
         Ok(())
     }
 
+    /// Deletes a chat the caller owns, ending its running generation first: the followers of
+    /// its answer get an `error` chunk and the end of the stream (not a bare end, which reads
+    /// as a finished answer), and the generation stops.
+    ///
+    /// # Errors
+    /// As [`ChatService::delete`](crate::chats::ChatService::delete).
+    pub async fn delete_chat(&self, owner: UserId, chat_id: ChatId) -> Result<(), MessageError> {
+        self.ports.chats.owned(owner, chat_id).await?;
+        let latest = self.latest(chat_id, 1).await?;
+        let running = latest
+            .into_iter()
+            .next()
+            .filter(|m| m.status == MessageStatus::Streaming)
+            .and_then(|m| m.stream_id);
+        if let Some(stream) = running {
+            // Closed right after the error chunk, so that the generation's next append fails
+            // and nothing follows the error. Best effort: the deletion below ends the stream
+            // whatever happens here.
+            let error = UiChunk::Error {
+                error_text: "the chat was deleted".to_owned(),
+            };
+            let _ = self.ports.hub.append(stream, &[error.to_json()]).await;
+            let _ = self.ports.hub.close(stream).await;
+            let _ = self.ports.generations.stop(chat_id, stream).await;
+        }
+        Ok(self.ports.chats.delete(owner, chat_id).await?)
+    }
+
     /// Marks every answer left `streaming` by a previous process as `error`, with the text its
     /// stream log holds, and closes those streams. Call once at start-up, before serving.
     ///

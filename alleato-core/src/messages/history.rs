@@ -143,9 +143,14 @@ impl MessageService {
     ///
     /// # Errors
     /// `MessageNotFound` (also for messages of others' private chats), `Chat(Forbidden)` for
-    /// messages of others' public chats.
+    /// messages of others' public chats, `Busy` for an answer still being generated.
     pub async fn delete(&self, owner: UserId, id: MessageId) -> Result<(), MessageError> {
-        self.owned_message(owner, id).await?;
+        let message = self.owned_message(owner, id).await?;
+        // A generation is still writing it: it would be written again, or vanish under the
+        // followers of its stream. Stop it first.
+        if message.status == MessageStatus::Streaming {
+            return Err(MessageError::Busy);
+        }
         match self.ports.messages.delete_message(id).await {
             Err(StoreError::NotFound) => Err(MessageError::MessageNotFound(id)),
             other => Ok(other?),

@@ -46,6 +46,15 @@ impl MessageService {
         })
     }
 
+    /// Whether the user may send one more message today, without charging it: lets a caller
+    /// refuse before it writes anything else (the send charges the quota itself).
+    ///
+    /// # Errors
+    /// `QuotaExceeded` when today's count has reached the quota; storage failures.
+    pub async fn check_quota(&self, user: UserId) -> Result<(), MessageError> {
+        self.quota_charge(user).await.map(drop)
+    }
+
     /// The charge of one more message to the user's daily quota, refused at once when today's
     /// count has already reached it (the model is not called then; the charge itself is made
     /// atomically with the send's writes).

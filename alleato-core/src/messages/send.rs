@@ -208,8 +208,9 @@ impl MessageService {
             model: model.clone(),
             messages: context,
         };
-        let cache_key =
-            (trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero()).then(|| cache_key(&request));
+        let cache_owner = (!self.config.response_cache_shared).then_some(owner);
+        let cache_key = (trigger == Trigger::Submit && !self.config.response_cache_ttl.is_zero())
+            .then(|| cache_key(cache_owner, &request));
         let cached = match &cache_key {
             Some(key) => self.cached(key).await,
             None => None,

@@ -23,6 +23,10 @@ pub struct MessageConfig {
     pub context_messages: u32,
     /// How long an answer stays in the response cache; zero turns the cache off.
     pub response_cache_ttl: Duration,
+    /// Whether one user's answer may be served to another who sends the same conversation.
+    /// Off by default: a shared cache tells a user what another asked and was answered (and
+    /// whether anyone did), so it suits only deployments where every user may see that.
+    pub response_cache_shared: bool,
 }
 
 impl Default for MessageConfig {
@@ -30,6 +34,7 @@ impl Default for MessageConfig {
         Self {
             context_messages: 100,
             response_cache_ttl: Duration::from_secs(3600),
+            response_cache_shared: false,
         }
     }
 }

@@ -129,6 +129,7 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
         MessageConfig {
             context_messages: 100,
             response_cache_ttl: cache_ttl,
+            response_cache_shared: false,
         },
         quotas,
     );

@@ -156,15 +156,35 @@ pub async fn chat_update(s: &dyn TestStore) {
     assert!(matches!(s.update_chat(&c).await, Err(StoreError::NotFound)));
 }
 
-/// Deleting removes the chat; deleting again is `NotFound`.
+/// Deleting removes the chat; deleting again is `NotFound`; its id is never used again, by
+/// anyone. Discarding an empty chat removes it and leaves its id free.
 pub async fn chat_delete(s: &dyn TestStore) {
     let u = user(1, Some("ada@example.com"), UserKind::Regular);
+    let other = user(2, Some("bob@example.com"), UserKind::Regular);
     s.insert_user(&u).await.unwrap();
+    s.insert_user(&other).await.unwrap();
     let c = chat(10, &u, "bye", 5);
     s.insert_chat(&c).await.unwrap();
     s.delete_chat(c.id).await.unwrap();
     assert_eq!(s.chat(c.id).await.unwrap(), None);
     assert!(matches!(s.delete_chat(c.id).await, Err(StoreError::NotFound)));
+    let claimed = Chat {
+        user_id: other.user.id,
+        ..c.clone()
+    };
+    assert!(matches!(s.insert_chat(&claimed).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.insert_chat(&c).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.chat(c.id).await.unwrap(), None);
+
+    let fresh = chat(11, &u, "never used", 6);
+    s.insert_chat(&fresh).await.unwrap();
+    s.discard_empty_chat(fresh.id).await.unwrap();
+    assert_eq!(s.chat(fresh.id).await.unwrap(), None);
+    assert!(matches!(
+        s.discard_empty_chat(fresh.id).await,
+        Err(StoreError::NotFound)
+    ));
+    s.insert_chat(&fresh).await.unwrap();
 }
 
 /// Lists are the owner's only, newest first, ties broken by id, paged by cursor without gaps.

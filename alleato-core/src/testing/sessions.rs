@@ -74,7 +74,7 @@ pub async fn session_expired_reads_as_absent(s: &dyn SessionStore) {
     assert!(s.session(a.id, at(HOUR - 1)).await.unwrap().is_some());
     assert_eq!(s.session(a.id, at(HOUR)).await.unwrap(), None);
     assert!(
-        !s.rotate_refresh(a.id, &a.refresh_hash, &hash(50), at(3 * HOUR), at(HOUR))
+        !s.rotate_refresh(a.id, &a.refresh_hash, &hash(50), "sealed", at(3 * HOUR), at(HOUR))
             .await
             .unwrap()
     );
@@ -89,7 +89,7 @@ pub async fn session_rotate_only_from_the_current_hash(s: &dyn SessionStore) {
     s.create_session(&a).await.unwrap();
     assert!(!s.is_spent(a.id, &a.refresh_hash).await.unwrap());
     assert!(
-        s.rotate_refresh(a.id, &hash(1), &hash(2), at(2 * HOUR), at(10))
+        s.rotate_refresh(a.id, &hash(1), &hash(2), "sealed", at(2 * HOUR), at(10))
             .await
             .unwrap()
     );
@@ -104,17 +104,17 @@ pub async fn session_rotate_only_from_the_current_hash(s: &dyn SessionStore) {
     assert!(!s.is_spent(a.id, &hash(77)).await.unwrap());
     // The spent hash rotates nothing any more, and neither does a hash never issued.
     assert!(
-        !s.rotate_refresh(a.id, &hash(1), &hash(3), at(3 * HOUR), at(20))
+        !s.rotate_refresh(a.id, &hash(1), &hash(3), "sealed", at(3 * HOUR), at(20))
             .await
             .unwrap()
     );
     assert!(
-        !s.rotate_refresh(a.id, &hash(77), &hash(3), at(3 * HOUR), at(20))
+        !s.rotate_refresh(a.id, &hash(77), &hash(3), "sealed", at(3 * HOUR), at(20))
             .await
             .unwrap()
     );
     assert!(
-        !s.rotate_refresh(session(5, 0).id, &hash(5), &hash(3), at(3 * HOUR), at(20))
+        !s.rotate_refresh(session(5, 0).id, &hash(5), &hash(3), "sealed", at(3 * HOUR), at(20))
             .await
             .unwrap()
     );
@@ -125,13 +125,41 @@ pub async fn session_rotate_only_from_the_current_hash(s: &dyn SessionStore) {
     assert!(!s.is_spent(b.id, &hash(1)).await.unwrap());
 }
 
+/// A spent hash yields the successor recorded with it, only when spent at or after `since`.
+pub async fn session_spent_successor_within_the_interval(s: &dyn SessionStore) {
+    let a = session(1, 0);
+    s.create_session(&a).await.unwrap();
+    assert_eq!(s.spent_successor(a.id, &hash(1), at(0)).await.unwrap(), None);
+    assert!(
+        s.rotate_refresh(a.id, &hash(1), &hash(2), "next-of-1", at(2 * HOUR), at(100))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.spent_successor(a.id, &hash(1), at(100)).await.unwrap().as_deref(),
+        Some("next-of-1")
+    );
+    assert_eq!(
+        s.spent_successor(a.id, &hash(1), at(101)).await.unwrap(),
+        None,
+        "spent too long ago"
+    );
+    assert_eq!(
+        s.spent_successor(a.id, &hash(2), at(0)).await.unwrap(),
+        None,
+        "the current hash"
+    );
+    s.delete_session(a.id).await.unwrap();
+    assert_eq!(s.spent_successor(a.id, &hash(1), at(0)).await.unwrap(), None);
+}
+
 /// Of two rotations from the same hash at once, exactly one succeeds.
 pub async fn session_concurrent_rotations_one_wins(s: &dyn SessionStore) {
     let a = session(1, 0);
     s.create_session(&a).await.unwrap();
     let (h1, h2, h3) = (hash(1), hash(2), hash(3));
-    let mut first = s.rotate_refresh(a.id, &h1, &h2, at(2 * HOUR), at(1));
-    let mut second = s.rotate_refresh(a.id, &h1, &h3, at(2 * HOUR), at(1));
+    let mut first = s.rotate_refresh(a.id, &h1, &h2, "sealed", at(2 * HOUR), at(1));
+    let mut second = s.rotate_refresh(a.id, &h1, &h3, "sealed", at(2 * HOUR), at(1));
     let (mut r1, mut r2) = (None, None);
     poll_fn(|cx| {
         poll_into(&mut first, &mut r1, cx);
@@ -170,7 +198,7 @@ pub async fn session_the_latest_spent_hashes_are_remembered(s: &dyn SessionStore
     for n in 1..=rotations {
         let now = at(n as i64);
         assert!(
-            s.rotate_refresh(a.id, &hash(n), &hash(n + 1), at(HOUR), now)
+            s.rotate_refresh(a.id, &hash(n), &hash(n + 1), "sealed", at(HOUR), now)
                 .await
                 .unwrap()
         );
@@ -192,7 +220,7 @@ pub async fn session_delete_and_delete_all_of_a_user(s: &dyn SessionStore) {
         s.create_session(x).await.unwrap();
     }
     assert!(
-        s.rotate_refresh(a.id, &hash(1), &hash(10), at(HOUR), at(1))
+        s.rotate_refresh(a.id, &hash(1), &hash(10), "sealed", at(HOUR), at(1))
             .await
             .unwrap()
     );
@@ -216,6 +244,7 @@ pub fn cases() -> Vec<Case<dyn SessionStore>> {
         session_expired_reads_as_absent,
         session_rotate_only_from_the_current_hash,
         session_concurrent_rotations_one_wins,
+        session_spent_successor_within_the_interval,
         session_the_latest_spent_hashes_are_remembered,
         session_delete_and_delete_all_of_a_user,
     ]
@@ -240,6 +269,7 @@ macro_rules! session_store_contract_tests {
         $crate::session_store_contract_tests!(@each [$runner] $make;
             session_create_and_read, session_expired_reads_as_absent,
             session_rotate_only_from_the_current_hash, session_concurrent_rotations_one_wins,
+            session_spent_successor_within_the_interval,
             session_the_latest_spent_hashes_are_remembered, session_delete_and_delete_all_of_a_user);
     };
     ($make:expr) => {

@@ -118,7 +118,7 @@ pub async fn delete(
     Auth(ctx): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<SuccessResponse>, ApiError> {
-    state.chats.delete(ctx.user_id, chat_id(&id)?).await?;
+    state.messages.delete_chat(ctx.user_id, chat_id(&id)?).await?;
     Ok(Json(SuccessResponse::OK))
 }
 

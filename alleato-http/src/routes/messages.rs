@@ -201,19 +201,30 @@ pub async fn send_ai_sdk(
         .parse()
         .map_err(|_| invalid("id", "must be a UUID (make chat ids with crypto.randomUUID())"))?;
     let input = parse_send(&body)?;
-    match state.chats.owned(ctx.user_id, chat).await {
-        Ok(_) => {}
+    let created = match state.chats.owned(ctx.user_id, chat).await {
+        Ok(_) => false,
         Err(ChatError::NotFound(_)) => {
+            // A send the quota refuses creates nothing: checked before the chat is made.
+            state.messages.check_quota(ctx.user_id).await?;
             state
                 .chats
                 .create_with_id(ctx.user_id, chat, NewChat::default())
                 .await?;
+            true
         }
         Err(ChatError::Forbidden(_)) => return Err(ApiError::not_found(format!("chat {chat} not found"))),
         Err(e) => return Err(e.into()),
+    };
+    match state.messages.send(ctx.user_id, chat, input).await {
+        Ok(g) => Ok(generation_response(&state, g)),
+        Err(e) => {
+            // Any other refusal of the first send takes the chat back, leaving its id free.
+            if created {
+                state.chats.discard_new(chat).await;
+            }
+            Err(e.into())
+        }
     }
-    let g = state.messages.send(ctx.user_id, chat, input).await?;
-    Ok(generation_response(&state, g))
 }
 
 pub(crate) fn last_event_id(headers: &HeaderMap, query: &AfterQuery) -> Result<Option<u64>, ApiError> {
@@ -366,6 +377,7 @@ pub async fn edit(
     responses(
         (status = 200, description = "Deleted", body = SuccessResponse),
         (status = 404, description = "No such message of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The answer is still being generated: stop it first", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
