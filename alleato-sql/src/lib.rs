@@ -414,6 +414,7 @@ pub const EMPTY_TABLES: &[&str] = &[
     "DELETE FROM stream_events",
     "DELETE FROM streams",
     "DELETE FROM kv_cache",
+    "DELETE FROM retired_chat_ids",
     "DELETE FROM chats",
     "DELETE FROM users",
 ];
