@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0005_turn_mark.sql",
     "0006_sessions.sql",
     "0007_generation_claims.sql",
+    "0008_stream_sizes.sql",
 ];
 
 /// Why a migration could not be applied.
