@@ -161,6 +161,11 @@ pub struct Config {
     #[arg(long, env = "ALLEATO_SSE_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub sse_keep_alive_secs: u64,
 
+    /// Seconds that running answers get to finish after SIGTERM or SIGINT; those still running
+    /// then are saved as `error` with the text they had.
+    #[arg(long, env = "ALLEATO_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
+
     /// Log filter, in tracing's EnvFilter syntax (`info`, `alleato=debug,tower_http=warn`).
     #[arg(long, env = "ALLEATO_LOG", default_value = "info")]
     pub log: String,

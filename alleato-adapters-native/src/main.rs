@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use alleato_adapters_native::config::{Config, wire};
+use alleato_core::messages::MessageStore;
 use axum::serve::ListenerExt;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -63,6 +64,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
+    let stop = wired.state.shutdown.clone();
+    let (messages, answers) = (wired.state.messages.clone(), wired.store.clone());
     let app = alleato_http::router(wired.state);
     // Without TCP_NODELAY the first event of every SSE answer waits for the client's delayed
     // ACK of the response head (about 40 ms on Linux).
@@ -73,9 +76,51 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     });
     let addr = axum::serve::Listener::local_addr(&listener)?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "alleato listening on http://{addr}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop.clone().wait());
+    let mut server = tokio::spawn(async move { serve.await });
+    tokio::select! {
+        served = &mut server => {
+            served??;
+            return Ok(());
+        }
+        () = shutdown_signal() => {}
+    }
+    // Stops accepting, and ends every event stream being served with `: shutting down` and
+    // `[DONE]`: their clients resume elsewhere. The generations go on, into storage.
+    stop.set();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.drain_seconds);
+    tracing::info!(drain_seconds = config.drain_seconds, "shutting down: draining");
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(served) => served??,
+        Err(_) => tracing::warn!("connections still open at the drain deadline are dropped"),
+    }
+    // Running answers get until the deadline to finish; what still runs then is saved as
+    // `error` with the text it has, and its stream closed.
+    loop {
+        match answers.streaming_messages().await {
+            Ok(running) if running.is_empty() => break,
+            Ok(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(running) => {
+                tracing::warn!(
+                    running = running.len(),
+                    "answers still running at the drain deadline are saved as failed"
+                );
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the running answers");
+                break;
+            }
+        }
+    }
+    match messages.recover_interrupted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(answers = n, "interrupted answers saved with their partial text"),
+        Err(e) => tracing::warn!(error = %e, "saving the interrupted answers failed"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -91,7 +136,8 @@ fn limit_retained_heap() {
     }
 }
 
-async fn shutdown() {
+/// Completes at the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -110,5 +156,4 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutting down");
 }

@@ -63,7 +63,7 @@ impl Runtime {
     pub fn lacks(self) -> &'static [Capability] {
         match self {
             Self::Native => &[],
-            Self::Cloudflare => &[Capability::RestartRecovery],
+            Self::Cloudflare => &[Capability::RestartRecovery, Capability::GracefulShutdown],
         }
     }
 }
@@ -75,6 +75,9 @@ pub enum Capability {
     /// answer is marked `error` and its stream ended. Needs a start-up hook, which a Worker has
     /// not: on Cloudflare this waits for generations in Durable Objects (their alarms).
     RestartRecovery,
+    /// On SIGTERM the server ends its event streams with `[DONE]`, drains running answers and
+    /// exits 0. A Worker has no process of its own to signal.
+    GracefulShutdown,
 }
 
 impl Capability {
@@ -82,6 +85,7 @@ impl Capability {
     pub fn name(self) -> &'static str {
         match self {
             Self::RestartRecovery => "restart-recovery",
+            Self::GracefulShutdown => "graceful-shutdown",
         }
     }
 }
@@ -206,6 +210,36 @@ impl OwnServer {
         Api::new(self.process.base_url.clone(), local_capabilities())
     }
 
+    /// Sends `SIGTERM` to the server (the process itself, not its group), as a service manager
+    /// stopping it would.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.process.child.id()).expect("a pid fits pid_t");
+        // SAFETY: signalling our own child, which is not reaped before `wait_exit` or drop.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.process.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.process.killed = true;
+                    return Some(status);
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        read_log(&self.process.log_path)
+    }
+
     /// Kills the server with `SIGKILL`, as a crash would: no graceful shutdown. To start it again
     /// on the same data, start both with the same `ALLEATO_DATA_DIR` in their settings.
     pub fn crash(mut self) {
@@ -218,6 +252,7 @@ impl OwnServer {
 struct ServerProcess {
     child: Child,
     base_url: String,
+    log_path: PathBuf,
     killed: bool,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
     _dir: TempDir,
@@ -377,6 +412,7 @@ impl ServerProcess {
         let mut process = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
+            log_path: log_path.clone(),
             killed: false,
             _dir: dir,
         };
