@@ -161,6 +161,24 @@ pub struct Config {
     #[arg(long, env = "ALLEATO_SSE_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub sse_keep_alive_secs: u64,
 
+    /// Seconds a client may take to send a request's head; an idle keep-alive connection is
+    /// closed after the same time.
+    #[arg(long, env = "ALLEATO_HEAD_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub head_timeout_secs: u64,
+
+    /// Seconds a request body may go without a byte before the request is abandoned.
+    #[arg(long, env = "ALLEATO_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Connections open at once; 0 for the `nofile` limit less 64.
+    #[arg(long, env = "ALLEATO_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: u64,
+
+    /// Connections open at once from one client address; 0 for no cap (the default, right
+    /// behind a proxy, whose address every connection has).
+    #[arg(long, env = "ALLEATO_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 0)]
+    pub max_connections_per_address: u64,
+
     /// Seconds that running answers get to finish after SIGTERM or SIGINT; those still running
     /// then are saved as `error` with the text they had.
     #[arg(long, env = "ALLEATO_DRAIN_SECONDS", default_value_t = 30)]

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod llm;
 pub mod platform;
+pub mod serve;
 pub mod spawn;
 pub mod sqlite;
 

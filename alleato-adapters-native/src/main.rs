@@ -1,12 +1,11 @@
 //! The `alleato` server.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use alleato_adapters_native::config::{Config, wire};
+use alleato_adapters_native::serve;
 use alleato_core::messages::MessageStore;
-use axum::serve::ListenerExt;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -41,6 +40,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let nofile = serve::raise_nofile_limit();
     let wired = wire(&config).await?;
     let (cache, durable_cache) = (wired.cache.clone(), wired.durable_cache.clone());
     let (counters, hub) = (wired.counters.clone(), wired.hub.clone());
@@ -66,22 +66,25 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     });
     let stop = wired.state.shutdown.clone();
     let (messages, answers) = (wired.state.messages.clone(), wired.store.clone());
-    let app = alleato_http::router(wired.state);
-    // Without TCP_NODELAY the first event of every SSE answer waits for the client's delayed
-    // ACK of the response head (about 40 ms on Linux).
-    let listener = tokio::net::TcpListener::bind(config.listen).await?.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let addr = axum::serve::Listener::local_addr(&listener)?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "alleato listening on http://{addr}");
-    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop.clone().wait());
-    let mut server = tokio::spawn(async move { serve.await });
+    // A body that stops arriving holds its connection; natively only (the timer is tokio's).
+    let app = alleato_http::router(wired.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        Duration::from_secs(config.body_timeout_secs),
+    ));
+    let listener = serve::bind(config.listen)?;
+    let addr = listener.local_addr()?;
+    let limits = serve::ServeLimits {
+        head_timeout: Duration::from_secs(config.head_timeout_secs),
+        max_connections: match config.max_connections {
+            0 => serve::default_max_connections(nofile),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+        max_per_address: usize::try_from(config.max_connections_per_address).unwrap_or(usize::MAX),
+    };
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), nofile, max_connections = limits.max_connections, "alleato listening on http://{addr}");
+    let mut server = tokio::spawn(serve::serve(listener, app, limits, stop.clone()));
     tokio::select! {
         served = &mut server => {
-            served??;
+            served?;
             return Ok(());
         }
         () = shutdown_signal() => {}
@@ -92,7 +95,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.drain_seconds);
     tracing::info!(drain_seconds = config.drain_seconds, "shutting down: draining");
     match tokio::time::timeout_at(deadline, &mut server).await {
-        Ok(served) => served??,
+        Ok(served) => served?,
         Err(_) => tracing::warn!("connections still open at the drain deadline are dropped"),
     }
     // Running answers get until the deadline to finish; what still runs then is saved as

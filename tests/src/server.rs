@@ -63,7 +63,11 @@ impl Runtime {
     pub fn lacks(self) -> &'static [Capability] {
         match self {
             Self::Native => &[],
-            Self::Cloudflare => &[Capability::RestartRecovery, Capability::GracefulShutdown],
+            Self::Cloudflare => &[
+                Capability::RestartRecovery,
+                Capability::GracefulShutdown,
+                Capability::ConnectionTimeouts,
+            ],
         }
     }
 }
@@ -78,6 +82,9 @@ pub enum Capability {
     /// On SIGTERM the server ends its event streams with `[DONE]`, drains running answers and
     /// exits 0. A Worker has no process of its own to signal.
     GracefulShutdown,
+    /// The server's own connection settings (`ALLEATO_HEAD_TIMEOUT_SECS`…): a Worker's
+    /// connections are Cloudflare's front end's.
+    ConnectionTimeouts,
 }
 
 impl Capability {
@@ -86,6 +93,7 @@ impl Capability {
         match self {
             Self::RestartRecovery => "restart-recovery",
             Self::GracefulShutdown => "graceful-shutdown",
+            Self::ConnectionTimeouts => "connection-timeouts",
         }
     }
 }
@@ -233,6 +241,15 @@ impl OwnServer {
                 _ => return None,
             }
         }
+    }
+
+    /// The server's `host:port`.
+    pub fn addr(&self) -> SocketAddr {
+        self.process
+            .base_url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the base URL of a started server is http://<ip>:<port>")
     }
 
     /// What the server has logged so far.
