@@ -70,6 +70,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let app = alleato_http::router(wired.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         Duration::from_secs(config.body_timeout_secs),
     ));
+    let app = alleato_adapters_native::access_log::with_request_log(app);
     let listener = serve::bind(config.listen)?;
     let addr = listener.local_addr()?;
     let limits = serve::ServeLimits {

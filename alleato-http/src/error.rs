@@ -253,7 +253,10 @@ impl From<AuthError> for ApiError {
                 "token_expired",
                 "the access token has expired",
             ),
-            AuthError::RefreshReused => Self::unauthorized("refresh token reused; the session has been revoked"),
+            AuthError::RefreshReused => {
+                tracing::warn!("security: a spent refresh token was presented again; its session is revoked");
+                Self::unauthorized("refresh token reused; the session has been revoked")
+            }
             AuthError::Store(e) => e.into(),
             other => Self::internal(&other),
         }

@@ -37,6 +37,10 @@ pub async fn conventions(State(state): State<AppState>, mut req: Request, next: 
             v
         }
     };
+    // Every log line of the request carries its id, where the server keeps a request span.
+    if let Ok(text) = id.to_str() {
+        tracing::Span::current().record("request_id", text);
+    }
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(X_REQUEST_ID.clone(), id);

@@ -67,6 +67,7 @@ impl Runtime {
                 Capability::RestartRecovery,
                 Capability::GracefulShutdown,
                 Capability::ConnectionTimeouts,
+                Capability::RequestLog,
             ],
         }
     }
@@ -85,6 +86,9 @@ pub enum Capability {
     /// The server's own connection settings (`ALLEATO_HEAD_TIMEOUT_SECS`…): a Worker's
     /// connections are Cloudflare's front end's.
     ConnectionTimeouts,
+    /// One log line per request in the server's own output. The Worker's requests are logged by
+    /// Cloudflare.
+    RequestLog,
 }
 
 impl Capability {
@@ -94,6 +98,7 @@ impl Capability {
             Self::RestartRecovery => "restart-recovery",
             Self::GracefulShutdown => "graceful-shutdown",
             Self::ConnectionTimeouts => "connection-timeouts",
+            Self::RequestLog => "request-log",
         }
     }
 }
