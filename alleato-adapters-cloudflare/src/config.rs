@@ -6,6 +6,7 @@
 use std::fmt;
 
 use alleato_core::auth::Argon2Params;
+use alleato_core::limits::{Limits, UserLimits};
 
 /// A setting that is missing or invalid: the Worker answers every request with a problem
 /// response naming it (never its value, which may be a secret).
@@ -68,6 +69,8 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// How often a stream follower reads D1 when nothing new has come, in milliseconds.
     pub stream_poll_ms: u64,
+    /// Per-user caps on streams and chats (`ALLEATO_GUEST_*` and `ALLEATO_REGULAR_*`).
+    pub limits: Limits,
 }
 
 impl fmt::Debug for Config {
@@ -129,6 +132,33 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
                 why: "must be `true` or `false`".to_owned(),
             }),
         }
+    }
+
+    /// The caps of one kind of user: `ALLEATO_{kind}_OPEN_STREAMS` and the rest, as the native
+    /// server names them.
+    fn user_limits(&self, kind: &'static str, default: UserLimits) -> Result<UserLimits, ConfigError> {
+        let any = 0..=u64::MAX;
+        let name = |what: &str| -> &'static str {
+            match (kind, what) {
+                ("GUEST", "OPEN_STREAMS") => "ALLEATO_GUEST_OPEN_STREAMS",
+                ("GUEST", "STREAM_EVENTS") => "ALLEATO_GUEST_STREAM_EVENTS",
+                ("GUEST", "STREAM_BYTES") => "ALLEATO_GUEST_STREAM_BYTES",
+                ("GUEST", "TOTAL_STREAM_BYTES") => "ALLEATO_GUEST_TOTAL_STREAM_BYTES",
+                ("GUEST", _) => "ALLEATO_GUEST_CHATS",
+                (_, "OPEN_STREAMS") => "ALLEATO_REGULAR_OPEN_STREAMS",
+                (_, "STREAM_EVENTS") => "ALLEATO_REGULAR_STREAM_EVENTS",
+                (_, "STREAM_BYTES") => "ALLEATO_REGULAR_STREAM_BYTES",
+                (_, "TOTAL_STREAM_BYTES") => "ALLEATO_REGULAR_TOTAL_STREAM_BYTES",
+                _ => "ALLEATO_REGULAR_CHATS",
+            }
+        };
+        Ok(UserLimits {
+            open_streams: self.number(name("OPEN_STREAMS"), default.open_streams, any.clone())?,
+            events_per_stream: self.number(name("STREAM_EVENTS"), default.events_per_stream, any.clone())?,
+            bytes_per_stream: self.number(name("STREAM_BYTES"), default.bytes_per_stream, any.clone())?,
+            stream_bytes: self.number(name("TOTAL_STREAM_BYTES"), default.stream_bytes, any.clone())?,
+            chats: self.number(name("CHATS"), default.chats, any)?,
+        })
     }
 
     fn list(&self, name: &'static str) -> Vec<String> {
@@ -201,6 +231,10 @@ impl Config {
             sse_keep_alive_secs: r.number("ALLEATO_SSE_KEEP_ALIVE_SECS", 15, POSITIVE)?,
             argon2,
             stream_poll_ms: r.number("ALLEATO_STREAM_POLL_MS", 100, 1..=10_000)?,
+            limits: Limits {
+                guest: r.user_limits("GUEST", UserLimits::GUEST)?,
+                regular: r.user_limits("REGULAR", UserLimits::REGULAR)?,
+            },
         })
     }
 

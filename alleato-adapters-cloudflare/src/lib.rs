@@ -125,6 +125,7 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
             guest_daily_messages: config.guest_daily_messages,
             regular_daily_messages: config.regular_daily_messages,
         },
+        limits: config.limits,
     };
     let services = Services::build(ports, catalog, settings);
     let http = HttpConfig {

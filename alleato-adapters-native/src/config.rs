@@ -9,6 +9,7 @@ use std::time::Duration;
 use alleato_core::auth::{Argon2Hasher, Argon2Params, AuthConfig};
 use alleato_core::builder::{Ports, Services, Settings, Stores};
 use alleato_core::cache::LayeredCache;
+use alleato_core::limits::{Limits, UserLimits};
 use alleato_core::llm::LanguageModel;
 use alleato_core::memory::{MemoryCache, MemoryCounters};
 use alleato_core::messages::{MessageConfig, QuotaConfig};
@@ -123,6 +124,46 @@ pub struct Config {
     #[arg(long, env = "ALLEATO_REGULAR_DAILY_MESSAGES", default_value_t = 200)]
     pub regular_daily_messages: u64,
 
+    /// Streams a guest may keep open at once.
+    #[arg(long, env = "ALLEATO_GUEST_OPEN_STREAMS", default_value_t = 4)]
+    pub guest_open_streams: u64,
+
+    /// Streams a registered user may keep open at once.
+    #[arg(long, env = "ALLEATO_REGULAR_OPEN_STREAMS", default_value_t = 32)]
+    pub regular_open_streams: u64,
+
+    /// Events one stream of a guest may hold.
+    #[arg(long, env = "ALLEATO_GUEST_STREAM_EVENTS", default_value_t = 1000)]
+    pub guest_events_per_stream: u64,
+
+    /// Events one stream of a registered user may hold.
+    #[arg(long, env = "ALLEATO_REGULAR_STREAM_EVENTS", default_value_t = 10000)]
+    pub regular_events_per_stream: u64,
+
+    /// Bytes of events one stream of a guest may hold.
+    #[arg(long, env = "ALLEATO_GUEST_STREAM_BYTES", default_value_t = 1024 * 1024)]
+    pub guest_bytes_per_stream: u64,
+
+    /// Bytes of events one stream of a registered user may hold.
+    #[arg(long, env = "ALLEATO_REGULAR_STREAM_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub regular_bytes_per_stream: u64,
+
+    /// Bytes of events all the streams of a guest may hold (closed ones count until purged).
+    #[arg(long, env = "ALLEATO_GUEST_TOTAL_STREAM_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub guest_stream_bytes: u64,
+
+    /// Bytes of events all the streams of a registered user may hold (closed ones count until purged).
+    #[arg(long, env = "ALLEATO_REGULAR_TOTAL_STREAM_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub regular_stream_bytes: u64,
+
+    /// Chats a guest may have.
+    #[arg(long, env = "ALLEATO_GUEST_CHATS", default_value_t = 100)]
+    pub guest_chats: u64,
+
+    /// Chats a registered user may have.
+    #[arg(long, env = "ALLEATO_REGULAR_CHATS", default_value_t = 10000)]
+    pub regular_chats: u64,
+
     /// Seconds an answer stays in the response cache; 0 turns the cache off.
     #[arg(long, env = "ALLEATO_RESPONSE_CACHE_TTL_SECS", default_value_t = 3600)]
     pub response_cache_ttl_secs: u64,
@@ -139,6 +180,29 @@ pub struct Config {
     /// Seconds between `: ping` comments on idle SSE streams.
     #[arg(long, env = "ALLEATO_SSE_KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub sse_keep_alive_secs: u64,
+
+    /// Seconds a client may take to send a request's head; an idle keep-alive connection is
+    /// closed after the same time.
+    #[arg(long, env = "ALLEATO_HEAD_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub head_timeout_secs: u64,
+
+    /// Seconds a request body may go without a byte before the request is abandoned.
+    #[arg(long, env = "ALLEATO_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Connections open at once; 0 for the `nofile` limit less 64.
+    #[arg(long, env = "ALLEATO_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: u64,
+
+    /// Connections open at once from one client address; 0 for no cap (the default, right
+    /// behind a proxy, whose address every connection has).
+    #[arg(long, env = "ALLEATO_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 0)]
+    pub max_connections_per_address: u64,
+
+    /// Seconds that running answers get to finish after SIGTERM or SIGINT; those still running
+    /// then are saved as `error` with the text they had.
+    #[arg(long, env = "ALLEATO_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
 
     /// Log filter, in tracing's EnvFilter syntax (`info`, `alleato=debug,tower_http=warn`).
     #[arg(long, env = "ALLEATO_LOG", default_value = "info")]
@@ -400,6 +464,7 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
             guest_daily_messages: config.guest_daily_messages,
             regular_daily_messages: config.regular_daily_messages,
         },
+        limits: limits(config),
     };
     let services = Services::build(ports, catalog, settings);
     let recovered = services
@@ -432,6 +497,26 @@ pub async fn wire(config: &Config) -> Result<Wired, StartError> {
         hub,
         store,
     })
+}
+
+/// The per-user caps.
+fn limits(config: &Config) -> Limits {
+    Limits {
+        guest: UserLimits {
+            open_streams: config.guest_open_streams,
+            events_per_stream: config.guest_events_per_stream,
+            bytes_per_stream: config.guest_bytes_per_stream,
+            stream_bytes: config.guest_stream_bytes,
+            chats: config.guest_chats,
+        },
+        regular: UserLimits {
+            open_streams: config.regular_open_streams,
+            events_per_stream: config.regular_events_per_stream,
+            bytes_per_stream: config.regular_bytes_per_stream,
+            stream_bytes: config.regular_stream_bytes,
+            chats: config.regular_chats,
+        },
+    }
 }
 
 /// The model catalog and the adapters behind it: `echo` always, plus the OpenAI-compatible

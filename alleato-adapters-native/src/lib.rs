@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod access_log;
 pub mod config;
 pub mod llm;
 pub mod platform;
+pub mod serve;
 pub mod spawn;
 pub mod sqlite;
 

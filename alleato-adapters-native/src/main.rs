@@ -1,11 +1,11 @@
 //! The `alleato` server.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use alleato_adapters_native::config::{Config, StartError, validate, wire};
-use axum::serve::ListenerExt;
+use alleato_adapters_native::serve;
+use alleato_core::messages::MessageStore;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
@@ -93,13 +93,12 @@ impl From<StartError> for Failure {
 }
 
 async fn run(config: Config) -> Result<(), Failure> {
+    let nofile = serve::raise_nofile_limit();
     // Bound first: an address in use stops the server before it touches the data directory.
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = serve::bind(config.listen).map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let wired = wire(&config).await?;
     let (cache, durable_cache) = (wired.cache.clone(), wired.durable_cache.clone());
     let (counters, hub) = (wired.counters.clone(), wired.hub.clone());
@@ -123,20 +122,66 @@ async fn run(config: Config) -> Result<(), Failure> {
             }
         }
     });
-    let app = alleato_http::router(wired.state);
-    // Without TCP_NODELAY the first event of every SSE answer waits for the client's delayed
-    // ACK of the response head (about 40 ms on Linux).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    let stop = wired.state.shutdown.clone();
+    let (messages, answers) = (wired.state.messages.clone(), wired.store.clone());
+    // A body that stops arriving holds its connection; natively only (the timer is tokio's).
+    let app = alleato_http::router(wired.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        Duration::from_secs(config.body_timeout_secs),
+    ));
+    let app = alleato_adapters_native::access_log::with_request_log(app);
+    let addr = listener.local_addr().map_err(Failure::Serve)?;
+    let limits = serve::ServeLimits {
+        head_timeout: Duration::from_secs(config.head_timeout_secs),
+        max_connections: match config.max_connections {
+            0 => serve::default_max_connections(nofile),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+        max_per_address: usize::try_from(config.max_connections_per_address).unwrap_or(usize::MAX),
+    };
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), nofile, max_connections = limits.max_connections, "alleato listening on http://{addr}");
+    let mut server = tokio::spawn(serve::serve(listener, app, limits, stop.clone()));
+    tokio::select! {
+        served = &mut server => {
+            served.map_err(|e| Failure::Serve(std::io::Error::other(e)))?;
+            return Ok(());
         }
-    });
-    let addr = axum::serve::Listener::local_addr(&listener).map_err(Failure::Serve)?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "alleato listening on http://{addr}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(Failure::Serve)?;
+        () = shutdown_signal() => {}
+    }
+    // Stops accepting, and ends every event stream being served with `: shutting down` and
+    // `[DONE]`: their clients resume elsewhere. The generations go on, into storage.
+    stop.set();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.drain_seconds);
+    tracing::info!(drain_seconds = config.drain_seconds, "shutting down: draining");
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(served) => served.map_err(|e| Failure::Serve(std::io::Error::other(e)))?,
+        Err(_) => tracing::warn!("connections still open at the drain deadline are dropped"),
+    }
+    // Running answers get until the deadline to finish; what still runs then is saved as
+    // `error` with the text it has, and its stream closed.
+    loop {
+        match answers.streaming_messages().await {
+            Ok(running) if running.is_empty() => break,
+            Ok(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(running) => {
+                tracing::warn!(
+                    running = running.len(),
+                    "answers still running at the drain deadline are saved as failed"
+                );
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the running answers");
+                break;
+            }
+        }
+    }
+    match messages.recover_interrupted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(answers = n, "interrupted answers saved with their partial text"),
+        Err(e) => tracing::warn!(error = %e, "saving the interrupted answers failed"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -152,7 +197,7 @@ fn limit_retained_heap() {
     }
 }
 
-async fn shutdown() {
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -171,5 +216,4 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutting down");
 }

@@ -243,6 +243,10 @@ impl ChatStore for TempSqlite {
         self.store.discard_empty_chat(id).await
     }
 
+    async fn count_chats(&self, owner: UserId) -> Result<u64, StoreError> {
+        self.store.count_chats(owner).await
+    }
+
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         self.store.list_chats(query).await
     }

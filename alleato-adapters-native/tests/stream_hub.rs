@@ -10,11 +10,11 @@ use alleato_adapters_native::{SqliteStore, SqliteStreamHub, SystemClock};
 use alleato_core::Timestamp;
 use alleato_core::auth::UserStore;
 use alleato_core::chats::ChatStore;
-use alleato_core::id::ChatId;
+use alleato_core::id::{ChatId, UserId};
 use alleato_core::memory::ManualClock;
 use alleato_core::ports::Clock;
 use alleato_core::streams::{
-    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus,
+    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus, StreamUsage,
 };
 use alleato_core::testing::streams::{stream_chat, stream_owner};
 use async_trait::async_trait;
@@ -92,6 +92,10 @@ impl StreamHub for TempHub {
 
     async fn delete(&self, id: StreamId) -> Result<(), StreamError> {
         self.hub.delete(id).await
+    }
+
+    async fn usage(&self, owner: UserId, stream: Option<StreamId>) -> Result<StreamUsage, StreamError> {
+        self.hub.usage(owner, stream).await
     }
 
     async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {

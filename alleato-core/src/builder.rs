@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::{AuthConfig, AuthService, PasswordHasher, SessionStore, TokenCodec, UserStore};
 use crate::chats::{ChatService, ChatStore};
 use crate::generations::Generations;
+use crate::limits::{LimitPolicy, Limits};
 use crate::llm::{LanguageModel, Sleeper};
 use crate::messages::{MessageConfig, MessagePorts, MessageService, MessageStore, QuotaConfig, UsageStore};
 use crate::models::ModelCatalog;
@@ -79,6 +80,8 @@ pub struct Settings {
     pub messages: MessageConfig,
     /// Daily quotas.
     pub quotas: QuotaConfig,
+    /// Per-user caps on streams and chats.
+    pub limits: Limits,
 }
 
 /// The use cases, wired, and the ports the HTTP shell itself uses.
@@ -121,6 +124,7 @@ impl Services {
             sleeper,
         } = ports;
         let catalog = Arc::new(catalog);
+        let limits = Arc::new(LimitPolicy::new(stores.users.clone(), settings.limits));
         let auth = Arc::new(AuthService::new(
             stores.users.clone(),
             stores.sessions,
@@ -134,6 +138,7 @@ impl Services {
             stores.chats.clone(),
             hub.clone(),
             catalog.clone(),
+            limits.clone(),
             clock.clone(),
             rng.clone(),
         ));
@@ -159,6 +164,7 @@ impl Services {
             hub,
             chats.clone(),
             messages.clone(),
+            limits,
             clock.clone(),
             rng.clone(),
         ));

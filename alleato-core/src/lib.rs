@@ -8,6 +8,7 @@ pub mod chats;
 pub mod generations;
 pub mod id;
 mod join;
+pub mod limits;
 pub mod llm;
 pub mod memory;
 pub mod messages;

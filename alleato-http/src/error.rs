@@ -3,6 +3,7 @@
 use alleato_core::auth::AuthError;
 use alleato_core::chats::ChatError;
 use alleato_core::generations::GenerationError;
+use alleato_core::limits::{Limit, LimitExceeded};
 use alleato_core::messages::MessageError;
 use alleato_core::ports::CacheError;
 use alleato_core::store::StoreError;
@@ -19,6 +20,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// An error on its way to the client as a problem response.
 #[derive(Debug)]
 pub struct ApiError {
+    kind: &'static str,
     status: StatusCode,
     code: &'static str,
     detail: String,
@@ -30,7 +32,8 @@ pub struct ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
-    /// Always `about:blank`: the `code` says what went wrong.
+    /// `about:blank`, where the `code` says what went wrong, or a URI of this API's own problem
+    /// types (`tag:alleato.dev,2025:problem/limit/open_streams` for a per-user cap).
     #[serde(rename = "type")]
     #[schema(example = "about:blank")]
     pub kind: &'static str,
@@ -43,7 +46,7 @@ pub struct Problem {
     /// A stable, machine-readable error code: `bad_request`, `validation_failed`,
     /// `unauthorized`, `invalid_credentials`, `token_expired`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `rate_limited`, `quota_exceeded`, `upstream_error`, `internal`.
+    /// `rate_limited`, `quota_exceeded`, `limit_exceeded`, `upstream_error`, `internal`.
     #[schema(example = "not_found")]
     pub code: &'static str,
     /// What happened, for a human.
@@ -68,6 +71,7 @@ impl ApiError {
     /// An error with a status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
+            kind: "about:blank",
             status,
             code,
             detail: detail.into(),
@@ -125,6 +129,27 @@ impl ApiError {
         }
     }
 
+    /// A per-user cap refused a write: `413` for the size of a stream or of all of them, `429`
+    /// for the number of open streams or chats; `code` `limit_exceeded`, and a `type` of the
+    /// cap's own. Logged at `warn`, as a sign of abuse when it repeats.
+    pub fn limit(e: LimitExceeded) -> Self {
+        tracing::warn!(
+            limit = e.limit.name(),
+            max = e.max,
+            guest = e.guest,
+            "per-user cap reached"
+        );
+        let status = if e.limit.is_size() {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        Self {
+            kind: limit_type(e.limit),
+            ..Self::new(status, "limit_exceeded", e.to_string())
+        }
+    }
+
     /// `500 internal`; the cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -164,7 +189,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
-            kind: "about:blank",
+            kind: self.kind,
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             code: self.code,
@@ -188,6 +213,18 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
+    }
+}
+
+/// The problem type of each cap.
+fn limit_type(limit: Limit) -> &'static str {
+    match limit {
+        Limit::OpenStreams => "tag:alleato.dev,2025:problem/limit/open_streams",
+        Limit::StreamEvents => "tag:alleato.dev,2025:problem/limit/events_per_stream",
+        Limit::StreamBytes => "tag:alleato.dev,2025:problem/limit/bytes_per_stream",
+        Limit::UserStreamBytes => "tag:alleato.dev,2025:problem/limit/stream_bytes",
+        Limit::Chats => "tag:alleato.dev,2025:problem/limit/chats",
+        _ => "tag:alleato.dev,2025:problem/limit",
     }
 }
 
@@ -227,7 +264,10 @@ impl From<AuthError> for ApiError {
                 "token_expired",
                 "the access token has expired",
             ),
-            AuthError::RefreshReused => Self::unauthorized("refresh token reused; the session has been revoked"),
+            AuthError::RefreshReused => {
+                tracing::warn!("security: a spent refresh token was presented again; its session is revoked");
+                Self::unauthorized("refresh token reused; the session has been revoked")
+            }
             AuthError::Store(e) => e.into(),
             other => Self::internal(&other),
         }
@@ -242,6 +282,7 @@ impl From<ChatError> for ApiError {
             ChatError::Forbidden(id) => Self::forbidden(format!("only the owner can change chat {id}")),
             ChatError::Store(e) => e.into(),
             ChatError::Stream(e) => e.into(),
+            ChatError::Limit(e) => Self::limit(e),
             other => Self::internal(&other),
         }
     }
@@ -313,6 +354,8 @@ impl From<StreamUseError> for ApiError {
             StreamUseError::Chat(e) => e.into(),
             StreamUseError::Hub(e) => e.into(),
             StreamUseError::Generation(e) => e.into(),
+            StreamUseError::Limit(e) => Self::limit(e),
+            StreamUseError::Store(e) => e.into(),
             other => Self::internal(&other),
         }
     }

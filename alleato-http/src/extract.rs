@@ -174,8 +174,15 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?.ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
-        Ok(Self(state.auth.authenticate(token).await?))
+        let ctx = state.auth.authenticate(token).await?;
+        record_user(&ctx);
+        Ok(Self(ctx))
     }
+}
+
+/// Names the caller in the request's log span (its `user_id` field), where the server keeps one.
+fn record_user(ctx: &AuthContext) {
+    tracing::Span::current().record("user_id", tracing::field::display(ctx.user_id));
 }
 
 impl OptionalFromRequestParts<AppState> for Auth {
@@ -183,7 +190,11 @@ impl OptionalFromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         match bearer(parts)? {
-            Some(token) => Ok(Some(Self(state.auth.authenticate(token).await?))),
+            Some(token) => {
+                let ctx = state.auth.authenticate(token).await?;
+                record_user(&ctx);
+                Ok(Some(Self(ctx)))
+            }
             None => Ok(None),
         }
     }

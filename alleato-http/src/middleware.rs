@@ -32,6 +32,10 @@ pub async fn conventions(State(state): State<AppState>, mut req: Request, next: 
             v
         }
     };
+    // Every log line of the request carries its id, where the server keeps a request span.
+    if let Ok(text) = id.to_str() {
+        tracing::Span::current().record("request_id", text);
+    }
     // Answers for a caller, and every answer of the auth routes (they hand out tokens).
     let credentials = crate::caching::has_credentials(req.headers()) || req.uri().path().starts_with("/api/v1/auth/");
     let mut res = next.run(req).await;

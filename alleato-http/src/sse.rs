@@ -1,5 +1,7 @@
 //! Stream logs as Server-Sent Events: `id: <seq>` and `data: <json>` per event, `data: [DONE]`
-//! at the end, `: ping` comments while idle.
+//! at the end, `: ping` comments while idle. When the server shuts down, every stream ends at
+//! once with `: shutting down` and `data: [DONE]`: the log lives on in storage, and the client
+//! resumes from its last event id on another server (or this one, restarted).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,6 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use alleato_core::llm::Sleeper;
+use alleato_core::signal::Signal;
 use alleato_core::streams::{EventStream, StreamEvent};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, Sse};
@@ -24,12 +27,23 @@ pub struct KeepAlive {
     /// How long a stream may stay silent: a ping comes after one to two intervals without an
     /// event.
     pub interval: Duration,
+    /// Set when the server shuts down: the stream ends then.
+    pub shutdown: Signal,
 }
 
 /// What the SSE body sends next.
 enum Item {
     Event(StreamEvent),
     Ping,
+    /// The server is shutting down: the last item before `[DONE]`.
+    ShuttingDown,
+}
+
+/// The next thing to send, or what woke the stream.
+enum Next {
+    Event(Option<StreamEvent>),
+    Tick,
+    Shutdown,
 }
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -39,26 +53,51 @@ fn sleep(keep_alive: &KeepAlive) -> Sleep {
     Box::pin(async move { sleeper.sleep(interval).await })
 }
 
+/// Where a stream's body is: whether an event went out since the last tick, or whether it has
+/// sent its last item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Busy,
+    Quiet,
+    Stopped,
+}
+
 /// The events, with a ping at every tick of `keep_alive` that saw none. One timer per interval,
-/// not one per event: a busy stream costs nothing more than its events.
+/// not one per event: a busy stream costs nothing more than its events. Ends after
+/// [`Item::ShuttingDown`] once the server's shutdown signal is set.
 fn with_pings(events: EventStream, keep_alive: KeepAlive) -> impl Stream<Item = Item> + Send {
     let tick = sleep(&keep_alive);
     futures_util::stream::unfold(
-        (events, keep_alive, tick, true),
-        |(mut events, keep_alive, mut tick, mut quiet)| async move {
+        (events, keep_alive, tick, Phase::Quiet),
+        |(mut events, keep_alive, mut tick, mut phase)| async move {
+            if phase == Phase::Stopped {
+                return None;
+            }
             loop {
-                let next = std::future::poll_fn(|cx| match events.as_mut().poll_next(cx) {
-                    Poll::Ready(event) => Poll::Ready(Some(event)),
-                    Poll::Pending => tick.as_mut().poll(cx).map(|()| None),
+                let shutdown = keep_alive.shutdown.clone();
+                let next = std::future::poll_fn(|cx| {
+                    // Checked first: a busy stream ends as promptly as an idle one.
+                    if Pin::new(&mut shutdown.wait()).poll(cx).is_ready() {
+                        return Poll::Ready(Next::Shutdown);
+                    }
+                    match events.as_mut().poll_next(cx) {
+                        Poll::Ready(event) => Poll::Ready(Next::Event(event)),
+                        Poll::Pending => tick.as_mut().poll(cx).map(|()| Next::Tick),
+                    }
                 })
                 .await;
                 match next {
-                    Some(Some(event)) => return Some((Item::Event(event), (events, keep_alive, tick, false))),
-                    Some(None) => return None,
-                    None => {
+                    // The last item: events not yielded yet stay in the log for the client's
+                    // resume.
+                    Next::Shutdown => return Some((Item::ShuttingDown, (events, keep_alive, tick, Phase::Stopped))),
+                    Next::Event(Some(event)) => {
+                        return Some((Item::Event(event), (events, keep_alive, tick, Phase::Busy)));
+                    }
+                    Next::Event(None) => return None,
+                    Next::Tick => {
                         tick = sleep(&keep_alive);
-                        if std::mem::replace(&mut quiet, true) {
-                            return Some((Item::Ping, (events, keep_alive, tick, true)));
+                        if std::mem::replace(&mut phase, Phase::Quiet) == Phase::Quiet {
+                            return Some((Item::Ping, (events, keep_alive, tick, Phase::Quiet)));
                         }
                     }
                 }
@@ -84,6 +123,7 @@ pub fn sse_response(events: EventStream, keep_alive: KeepAlive, h: &UiStreamHead
             Ok::<_, Infallible>(match item {
                 Item::Event(e) => Event::default().id(e.seq.to_string()).data(e.data),
                 Item::Ping => Event::default().comment(" ping"),
+                Item::ShuttingDown => Event::default().comment(" shutting down; resume from the last event id"),
             })
         })
         .chain(futures_util::stream::once(async {

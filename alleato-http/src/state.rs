@@ -69,6 +69,9 @@ pub struct AppState {
     pub sleeper: Arc<dyn Sleeper>,
     /// Shell settings.
     pub config: Arc<HttpConfig>,
+    /// Set when the server shuts down: every event stream being served ends at once with a
+    /// comment and `data: [DONE]`, so that its client resumes elsewhere.
+    pub shutdown: alleato_core::signal::Signal,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
         crate::sse::KeepAlive {
             sleeper: self.sleeper.clone(),
             interval: std::time::Duration::from_secs(self.config.sse_keep_alive_secs.max(1)),
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -106,6 +110,7 @@ impl AppState {
             rng,
             sleeper,
             config: Arc::new(config),
+            shutdown: alleato_core::signal::Signal::new(),
         }
     }
 }

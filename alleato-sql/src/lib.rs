@@ -91,6 +91,9 @@ pub const DISCARD_EMPTY_CHAT: &str =
 // (`?3 IS NULL OR …`), so that the planner turns each cursor into a range of the
 // `chats_by_owner_recency` index instead of a scan.
 
+/// `?1` owner → how many chats they have (a range of `chats_by_owner_recency`).
+pub const COUNT_CHATS: &str = "SELECT COUNT(*) AS n FROM chats WHERE user_id = ?1";
+
 /// `?1` owner, `?2` limit.
 pub const LIST_CHATS: &str = concat!(
     "SELECT ",
@@ -178,6 +181,19 @@ pub const STREAM_EVENTS_AFTER: &str =
 pub const APPEND_STREAM_EVENT: &str = "INSERT INTO stream_events (stream_id, seq, data) \
 SELECT ?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM stream_events WHERE stream_id = ?1), ?2 \
 WHERE EXISTS (SELECT 1 FROM streams WHERE id = ?1 AND status = 'open') RETURNING seq";
+
+/// `?1` stream, `?2` events, `?3` their bytes: grows the stream's recorded size when it is open.
+/// The first statement of an append's batch, so that the size and the events commit together.
+pub const GROW_STREAM: &str =
+    "UPDATE streams SET events = events + ?2, bytes = bytes + ?3 WHERE id = ?1 AND status = 'open'";
+
+/// `?1` owner, `?2` a stream or NULL → how many of the owner's streams are open, the bytes of all
+/// their events, and the events and bytes of stream `?2` (0 when it is not the owner's).
+pub const STREAM_USAGE: &str = "SELECT COALESCE(SUM(status = 'open'), 0) AS open_streams, \
+COALESCE(SUM(bytes), 0) AS bytes, \
+COALESCE(SUM(CASE WHEN id = ?2 THEN events ELSE 0 END), 0) AS stream_events, \
+COALESCE(SUM(CASE WHEN id = ?2 THEN bytes ELSE 0 END), 0) AS stream_bytes \
+FROM streams WHERE user_id = ?1";
 
 /// `?1` chat: deletes the chat's streams (and their events).
 pub const DELETE_CHAT_STREAMS: &str = "DELETE FROM streams WHERE chat_id = ?1";

@@ -67,6 +67,9 @@ impl Runtime {
                 Capability::RestartRecovery,
                 Capability::NativeProcess,
                 Capability::Compression,
+                Capability::GracefulShutdown,
+                Capability::ConnectionTimeouts,
+                Capability::RequestLog,
             ],
         }
     }
@@ -86,6 +89,15 @@ pub enum Capability {
     /// Answers compressed by the server itself (gzip, brotli). On Cloudflare the edge
     /// compresses; the Worker leaves bodies as they are.
     Compression,
+    /// On SIGTERM the server ends its event streams with `[DONE]`, drains running answers and
+    /// exits 0. A Worker has no process of its own to signal.
+    GracefulShutdown,
+    /// The server's own connection settings (`ALLEATO_HEAD_TIMEOUT_SECS`…): a Worker's
+    /// connections are Cloudflare's front end's.
+    ConnectionTimeouts,
+    /// One log line per request in the server's own output. The Worker's requests are logged by
+    /// Cloudflare.
+    RequestLog,
 }
 
 impl Capability {
@@ -95,6 +107,9 @@ impl Capability {
             Self::RestartRecovery => "restart-recovery",
             Self::NativeProcess => "native-process",
             Self::Compression => "compression",
+            Self::GracefulShutdown => "graceful-shutdown",
+            Self::ConnectionTimeouts => "connection-timeouts",
+            Self::RequestLog => "request-log",
         }
     }
 }
@@ -219,6 +234,45 @@ impl OwnServer {
         Api::new(self.process.base_url.clone(), local_capabilities())
     }
 
+    /// Sends `SIGTERM` to the server (the process itself, not its group), as a service manager
+    /// stopping it would.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.process.child.id()).expect("a pid fits pid_t");
+        // SAFETY: signalling our own child, which is not reaped before `wait_exit` or drop.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Waits up to `timeout` for the server to exit; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.process.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.process.killed = true;
+                    return Some(status);
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The server's `host:port`.
+    pub fn addr(&self) -> SocketAddr {
+        self.process
+            .base_url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the base URL of a started server is http://<ip>:<port>")
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        read_log(&self.process.log_path)
+    }
+
     /// Kills the server with `SIGKILL`, as a crash would: no graceful shutdown. To start it again
     /// on the same data, start both with the same `ALLEATO_DATA_DIR` in their settings.
     pub fn crash(mut self) {
@@ -301,6 +355,7 @@ pub(crate) fn run_binary(env: &[(&str, &str)]) -> Result<BinaryRun, String> {
 struct ServerProcess {
     child: Child,
     base_url: String,
+    log_path: PathBuf,
     killed: bool,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
     _dir: TempDir,
@@ -460,6 +515,7 @@ impl ServerProcess {
         let mut process = Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
+            log_path: log_path.clone(),
             killed: false,
             _dir: dir,
         };

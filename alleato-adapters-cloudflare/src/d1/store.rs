@@ -135,6 +135,13 @@ impl ChatStore for D1Store {
             .await
     }
 
+    async fn count_chats(&self, owner: UserId) -> Result<u64, StoreError> {
+        let row = self
+            .row(Query::new(sql::COUNT_CHATS, vec![id(owner.as_uuid())]))
+            .await?;
+        row.map_or(Ok(0), |r| Row(&r).count(0, "COUNT(chats)"))
+    }
+
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         let owner = id(query.owner.as_uuid());
         let fetch = Arg::Int(i64::from(query.limit.get()) + 1);

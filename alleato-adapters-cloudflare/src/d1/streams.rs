@@ -14,7 +14,9 @@ use std::time::Duration;
 use alleato_core::id::{ChatId, UserId};
 use alleato_core::ports::Clock;
 use alleato_core::store::StoreError;
-use alleato_core::streams::{EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus};
+use alleato_core::streams::{
+    EventStream, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus, StreamUsage,
+};
 use alleato_core::time::Timestamp;
 use alleato_sql as sql;
 use async_trait::async_trait;
@@ -208,10 +210,22 @@ impl StreamHub for D1StreamHub {
         }
         // One batch is one transaction: the events take consecutive numbers, no other append
         // comes between them, and all of them are written or none (a closed or absent stream
-        // makes every statement insert nothing).
-        let batch = data
-            .iter()
-            .map(|d| Query::new(sql::APPEND_STREAM_EVENT, vec![id(sid.as_uuid()), d.as_str().into()]))
+        // makes every statement insert nothing). The stream's recorded size grows first, in the
+        // same transaction, so that the outcome of the last statement is the last event's.
+        let bytes: usize = data.iter().map(String::len).sum();
+        let grow = Query::new(
+            sql::GROW_STREAM,
+            vec![
+                id(sid.as_uuid()),
+                Arg::Int(i64::try_from(data.len()).unwrap_or(i64::MAX)),
+                Arg::Int(i64::try_from(bytes).unwrap_or(i64::MAX)),
+            ],
+        );
+        let batch = std::iter::once(grow)
+            .chain(
+                data.iter()
+                    .map(|d| Query::new(sql::APPEND_STREAM_EVENT, vec![id(sid.as_uuid()), d.as_str().into()])),
+            )
             .collect();
         let outcomes = self.store.batch(batch).await.map_err(stream_error)?;
         let last = outcomes.last().and_then(|o| o.rows.first()).and_then(|r| r.get("seq"));
@@ -272,6 +286,23 @@ impl StreamHub for D1StreamHub {
             return Err(StreamError::NotFound);
         }
         Ok(())
+    }
+
+    async fn usage(&self, owner: UserId, stream: Option<StreamId>) -> Result<StreamUsage, StreamError> {
+        let q = Query::new(
+            sql::STREAM_USAGE,
+            vec![id(owner.as_uuid()), stream.map_or(Arg::Null, |s| id(s.as_uuid()))],
+        );
+        let Some(row) = self.store.row(q).await.map_err(stream_error)? else {
+            return Ok(StreamUsage::default());
+        };
+        let row = Row(&row);
+        Ok(StreamUsage {
+            open_streams: row.count(0, "streams.open").map_err(stream_error)?,
+            bytes: row.count(1, "streams.bytes").map_err(stream_error)?,
+            stream_events: row.count(2, "streams.events").map_err(stream_error)?,
+            stream_bytes: row.count(3, "streams.bytes").map_err(stream_error)?,
+        })
     }
 
     async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {

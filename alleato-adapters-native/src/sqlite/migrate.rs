@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = migrations![
     "0007_generation_claims.sql",
     "0008_retired_chat_ids.sql",
     "0009_refresh_successors.sql",
+    "0010_stream_sizes.sql",
 ];
 
 /// Why a migration could not be applied.

@@ -457,6 +457,18 @@ impl ChatStore for SqliteStore {
             .await
     }
 
+    async fn count_chats(&self, owner: UserId) -> Result<u64, StoreError> {
+        let owner = UuidText::new(owner.as_uuid());
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached(sql::COUNT_CHATS)
+                .and_then(|mut s| s.query_row(params![owner], |r| r.get(0)))
+                .map_err(map_error)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         let owner = UuidText::new(query.owner.as_uuid());
         let fetch = i64::from(query.limit.get()) + 1;

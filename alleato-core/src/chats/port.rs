@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use super::model::{Chat, ChatListQuery};
-use crate::id::ChatId;
+use crate::id::{ChatId, UserId};
 use crate::store::StoreError;
 
 /// Durable storage of chats.
@@ -39,6 +39,12 @@ pub trait ChatStore: Send + Sync + 'static {
     /// # Errors
     /// `StoreError::NotFound` when the chat does not exist or has messages (it is kept then).
     async fn discard_empty_chat(&self, id: ChatId) -> Result<(), StoreError>;
+
+    /// How many chats `owner` has.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn count_chats(&self, owner: UserId) -> Result<u64, StoreError>;
 
     /// The owner's chats, newest `updated_at` first (ties: higher id first), after the cursor,
     /// at most `limit + 1` of them. With a search, only chats whose title or any message's

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use super::model::{Chat, ChatListQuery, ChatTitle, SearchText, Visibility};
 use super::port::ChatStore;
 use crate::id::{ChatId, UserId};
+use crate::limits::{Limit, LimitExceeded, LimitPolicy};
 use crate::models::ModelCatalog;
 use crate::page::{Cursor, Page, PageRequest};
 use crate::ports::{Clock, Rng};
@@ -43,6 +44,9 @@ pub enum ChatError {
     /// The stream hub failed (deleting a chat's streams).
     #[error(transparent)]
     Stream(StreamError),
+    /// The owner has as many chats as they may; nothing was created.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
 }
 
 /// Creating, reading, changing, deleting and listing chats.
@@ -50,16 +54,18 @@ pub struct ChatService {
     chats: Arc<dyn ChatStore>,
     hub: Arc<dyn StreamHub>,
     catalog: Arc<ModelCatalog>,
+    limits: Arc<LimitPolicy>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
 }
 
 impl ChatService {
-    /// The service over its ports.
+    /// The service over its ports, holding each user to the chat cap of `limits`.
     pub fn new(
         chats: Arc<dyn ChatStore>,
         hub: Arc<dyn StreamHub>,
         catalog: Arc<ModelCatalog>,
+        limits: Arc<LimitPolicy>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Self {
@@ -67,6 +73,7 @@ impl ChatService {
             chats,
             hub,
             catalog,
+            limits,
             clock,
             rng,
         }
@@ -75,7 +82,8 @@ impl ChatService {
     /// Creates a chat owned by `owner`.
     ///
     /// # Errors
-    /// `Validation` for a bad title, visibility or an unknown model.
+    /// `Validation` for a bad title, visibility or an unknown model; `Limit` when the owner has
+    /// as many chats as they may.
     pub async fn create(&self, owner: UserId, input: NewChat) -> Result<Chat, ChatError> {
         self.create_with_id(owner, ChatId::generate(&*self.clock, &*self.rng), input)
             .await
@@ -87,7 +95,8 @@ impl ChatService {
     /// `Validation` for bad fields and for the nil and max UUIDs (well-known values anyone
     /// would guess); `NotFound` when the id is already taken by anyone, or was a deleted
     /// chat's (so that another user's chat id is indistinguishable from a missing one, and a
-    /// link to a deleted chat never shows someone else's).
+    /// link to a deleted chat never shows someone else's); `Limit` when the owner has as many
+    /// chats as they may.
     pub async fn create_with_id(&self, owner: UserId, id: ChatId, input: NewChat) -> Result<Chat, ChatError> {
         if id.as_uuid().is_nil() || id.as_uuid().is_max() {
             return Err(ChatError::Validation(vec![FieldError::new(
@@ -96,6 +105,9 @@ impl ChatService {
             )]));
         }
         let (title, visibility, model) = self.validate(&input)?;
+        let caps = self.limits.of(owner).await.map_err(ChatError::Store)?;
+        let held = self.chats.count_chats(owner).await.map_err(ChatError::Store)?;
+        caps.check(Limit::Chats, held.saturating_add(1))?;
         let now = self.clock.now();
         let chat = Chat {
             id,

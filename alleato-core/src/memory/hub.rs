@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::id::ChatId;
+use crate::id::{ChatId, UserId};
 
 use crate::ports::Clock;
 use crate::streams::{
     EventLog, EventStream, LOG_RETENTION, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus,
+    StreamUsage,
 };
 use crate::time::Timestamp;
 
@@ -181,6 +182,27 @@ impl StreamHub for MemoryStreamHub {
         };
         entry.log.delete();
         Ok(())
+    }
+
+    async fn usage(&self, owner: UserId, stream: Option<StreamId>) -> Result<StreamUsage, StreamError> {
+        let now = self.clock.now();
+        let s = self.lock();
+        let mut usage = StreamUsage::default();
+        for (id, e) in &s.streams {
+            if e.meta.owner != owner || e.expired(now, self.retention) {
+                continue;
+            }
+            let bytes = e.log.bytes();
+            usage.bytes += bytes;
+            if e.meta.status == StreamStatus::Open {
+                usage.open_streams += 1;
+            }
+            if Some(*id) == stream {
+                usage.stream_events = e.log.len();
+                usage.stream_bytes = bytes;
+            }
+        }
+        Ok(usage)
     }
 
     async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {

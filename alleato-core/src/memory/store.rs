@@ -173,6 +173,10 @@ impl ChatStore for MemoryStore {
         Ok(())
     }
 
+    async fn count_chats(&self, owner: UserId) -> Result<u64, StoreError> {
+        Ok(lock(&self.inner).chats.values().filter(|c| c.user_id == owner).count() as u64)
+    }
+
     async fn list_chats(&self, query: &ChatListQuery) -> Result<Vec<Chat>, StoreError> {
         let t = lock(&self.inner);
         let key = |c: &Chat| (c.updated_at, *c.id.as_uuid());

@@ -105,6 +105,10 @@ fn world_with(delay_ms: u64, quotas: QuotaConfig, cache_ttl: Duration) -> World 
         store.clone(),
         hub.clone(),
         catalog.clone(),
+        Arc::new(crate::limits::LimitPolicy::new(
+            store.clone(),
+            crate::limits::Limits::default(),
+        )),
         clock.clone(),
         rng.clone(),
     ));

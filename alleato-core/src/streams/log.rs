@@ -31,6 +31,8 @@ pub struct EventLog {
 #[derive(Debug, Default)]
 struct LogState {
     events: Vec<String>,
+    /// The bytes of `events`' data.
+    bytes: u64,
     end: End,
     /// The followers waiting for the log to grow or end, by follower key.
     waiting: HashMap<u64, Waker>,
@@ -55,6 +57,7 @@ impl EventLog {
     pub fn from_events(events: Vec<String>) -> Self {
         Self {
             state: Mutex::new(LogState {
+                bytes: events.iter().map(|e| e.len() as u64).sum(),
                 events,
                 ..LogState::default()
             }),
@@ -70,6 +73,11 @@ impl EventLog {
     /// The number of events, which is also the sequence number of the next one.
     pub fn len(&self) -> u64 {
         self.lock().events.len() as u64
+    }
+
+    /// The bytes of the events' data.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes
     }
 
     /// Whether no event has been appended.
@@ -109,6 +117,7 @@ impl EventLog {
                 End::Closed => return Err(StreamError::Closed),
                 End::Deleted => return Err(StreamError::NotFound),
             }
+            s.bytes += data.iter().map(|e| e.len() as u64).sum::<u64>();
             s.events.extend(data);
             (s.events.len() as u64 - 1, take_waiting(&mut s))
         };

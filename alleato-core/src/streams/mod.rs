@@ -7,7 +7,9 @@ mod service;
 use std::time::Duration;
 
 pub use log::EventLog;
-pub use port::{EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus};
+pub use port::{
+    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus, StreamUsage,
+};
 pub use service::{GenerationProbe, StreamService, StreamUseError};
 
 /// How long a closed stream's log stays readable: 24 hours.

@@ -51,6 +51,19 @@ pub struct StreamEvent {
     pub data: String,
 }
 
+/// What a user's streams hold, for the per-user caps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamUsage {
+    /// The user's streams that are open.
+    pub open_streams: u64,
+    /// The bytes of the events of all the user's streams still stored (closed ones too).
+    pub bytes: u64,
+    /// The events of the one stream asked about (0 when none was).
+    pub stream_events: u64,
+    /// The bytes of the events of that stream (0 when none was).
+    pub stream_bytes: u64,
+}
+
 /// Events as they come: first the log after the requested point, then live ones; it ends
 /// when the stream is closed (or deleted).
 pub type EventStream = Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
@@ -139,6 +152,13 @@ pub trait StreamHub: Send + Sync + 'static {
     /// # Errors
     /// `NotFound`.
     async fn delete(&self, id: StreamId) -> Result<(), StreamError>;
+
+    /// What `owner`'s streams hold now, and what `stream` holds when given (a stream of
+    /// another user's, or none, counts as empty). An event's bytes are the length of its data.
+    ///
+    /// # Errors
+    /// Backend failures only.
+    async fn usage(&self, owner: UserId, stream: Option<StreamId>) -> Result<StreamUsage, StreamError>;
 
     /// Deletes every stream of a chat (the chat is being deleted); their followers get the end.
     ///

@@ -6,7 +6,9 @@ use super::port::{EventStream, StreamError, StreamHub, StreamId, StreamMeta, Str
 use crate::chats::{ChatError, ChatService};
 use crate::generations::GenerationError;
 use crate::id::{ChatId, UserId};
+use crate::limits::{Limit, LimitExceeded, LimitPolicy};
 use crate::ports::{Clock, Rng};
+use crate::store::StoreError;
 
 /// The errors of the stream use cases.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,12 @@ pub enum StreamUseError {
     /// The generations port failed.
     #[error(transparent)]
     Generation(GenerationError),
+    /// The write would take the user past one of their caps; nothing was written.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+    /// The user store failed (looking up the caller's caps).
+    #[error(transparent)]
+    Store(StoreError),
 }
 
 /// Tells whether a stream is being written by a running generation.
@@ -44,16 +52,18 @@ pub struct StreamService {
     hub: Arc<dyn StreamHub>,
     chats: Arc<ChatService>,
     generations: Arc<dyn GenerationProbe>,
+    limits: Arc<LimitPolicy>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn Rng>,
 }
 
 impl StreamService {
-    /// The service over its ports.
+    /// The service over its ports, holding each user to the caps of `limits`.
     pub fn new(
         hub: Arc<dyn StreamHub>,
         chats: Arc<ChatService>,
         generations: Arc<dyn GenerationProbe>,
+        limits: Arc<LimitPolicy>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Self {
@@ -61,6 +71,7 @@ impl StreamService {
             hub,
             chats,
             generations,
+            limits,
             clock,
             rng,
         }
@@ -69,11 +80,15 @@ impl StreamService {
     /// Opens a new stream, optionally tied to one of the caller's chats.
     ///
     /// # Errors
-    /// `Chat` when the chat is not the caller's.
+    /// `Chat` when the chat is not the caller's; `Limit` when the caller has as many open
+    /// streams as they may.
     pub async fn create(&self, owner: UserId, chat_id: Option<ChatId>) -> Result<StreamMeta, StreamUseError> {
         if let Some(chat) = chat_id {
             self.chats.owned(owner, chat).await?;
         }
+        let caps = self.limits.of(owner).await.map_err(StreamUseError::Store)?;
+        let usage = self.hub.usage(owner, None).await.map_err(StreamUseError::Hub)?;
+        caps.check(Limit::OpenStreams, usage.open_streams.saturating_add(1))?;
         let meta = StreamMeta {
             id: StreamId::generate(&*self.clock, &*self.rng),
             owner,
@@ -108,7 +123,8 @@ impl StreamService {
     /// Appends one JSON event.
     ///
     /// # Errors
-    /// `NotFound`; `Conflict` when the stream is closed or belongs to a running generation.
+    /// `NotFound`; `Conflict` when the stream is closed or belongs to a running generation;
+    /// `Limit` when the event would take the stream or the caller's streams past a cap.
     pub async fn append(&self, owner: UserId, id: StreamId, data: &str) -> Result<u64, StreamUseError> {
         let meta = self.get(owner, id).await?;
         if self.is_generating(&meta).await? {
@@ -116,6 +132,15 @@ impl StreamService {
                 "this stream is written by a running generation",
             ));
         }
+        if meta.status == StreamStatus::Closed {
+            return Err(StreamUseError::Conflict("the stream is closed"));
+        }
+        let caps = self.limits.of(owner).await.map_err(StreamUseError::Store)?;
+        let usage = self.hub.usage(owner, Some(id)).await.map_err(StreamUseError::Hub)?;
+        let len = data.len() as u64;
+        caps.check(Limit::StreamEvents, usage.stream_events.saturating_add(1))?;
+        caps.check(Limit::StreamBytes, usage.stream_bytes.saturating_add(len))?;
+        caps.check(Limit::UserStreamBytes, usage.bytes.saturating_add(len))?;
         self.hub
             .append(id, &[data.to_owned()])
             .await

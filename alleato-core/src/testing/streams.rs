@@ -18,7 +18,7 @@ use crate::auth::{Email, User, UserKind, UserRecord};
 use crate::chats::{Chat, ChatTitle, Visibility};
 use crate::id::{ChatId, UserId};
 use crate::streams::{
-    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus,
+    EventStream, StreamError, StreamEvent, StreamHub, StreamHubExt, StreamId, StreamMeta, StreamStatus, StreamUsage,
 };
 use crate::time::Timestamp;
 
@@ -548,6 +548,41 @@ pub async fn stream_slow_follower_loses_nothing(hub: &dyn StreamHub) {
     assert_eq!(next(&mut slow).await, None);
 }
 
+/// Usage counts the owner's open streams and the bytes of all their streams' events, and the
+/// events and bytes of the stream asked about; a closed stream's bytes still count.
+pub async fn stream_usage_counts_open_streams_and_bytes(hub: &dyn StreamHub) {
+    let owner = stream_owner().user.id;
+    assert_eq!(hub.usage(owner, None).await.unwrap(), StreamUsage::default());
+    let a = created(hub, 1).await;
+    let b = created(hub, 2).await;
+    hub.append(a, &["\"abc\"".to_owned(), "{\"é\":1}".to_owned()])
+        .await
+        .unwrap();
+    hub.append_one(b, "[1,2]").await.unwrap();
+    let usage = hub.usage(owner, Some(a)).await.unwrap();
+    // Bytes, not characters: `é` is two.
+    assert_eq!(
+        usage,
+        StreamUsage {
+            open_streams: 2,
+            bytes: 5 + 8 + 5,
+            stream_events: 2,
+            stream_bytes: 13,
+        }
+    );
+    hub.close(a).await.unwrap();
+    let usage = hub.usage(owner, Some(b)).await.unwrap();
+    assert_eq!(
+        (usage.open_streams, usage.bytes, usage.stream_events, usage.stream_bytes),
+        (1, 18, 1, 5)
+    );
+    // Another user's view: nothing, even when naming this user's stream.
+    let other = UserId::from_uuid(Uuid::from_u128(0xbad));
+    assert_eq!(hub.usage(other, Some(b)).await.unwrap(), StreamUsage::default());
+    hub.delete(b).await.unwrap();
+    assert_eq!(hub.usage(owner, None).await.unwrap().bytes, 13);
+}
+
 /// Every stream-hub behaviour, for a harness that runs them itself: each on a fresh adapter.
 pub fn cases() -> Vec<Case<dyn StreamHub>> {
     cases![
@@ -567,6 +602,7 @@ pub fn cases() -> Vec<Case<dyn StreamHub>> {
         stream_append_batch_returns_the_last_number,
         stream_concurrent_batches_stay_whole,
         stream_events_reads_the_log_without_waiting,
+        stream_usage_counts_open_streams_and_bytes,
     ]
 }
 
@@ -594,7 +630,7 @@ macro_rules! stream_hub_contract_tests {
             stream_unknown_ids_are_not_found, stream_many_followers_see_the_same_events,
             stream_concurrent_appends_are_numbered_without_gaps, stream_slow_follower_loses_nothing,
             stream_append_batch_returns_the_last_number, stream_concurrent_batches_stay_whole,
-            stream_events_reads_the_log_without_waiting);
+            stream_events_reads_the_log_without_waiting, stream_usage_counts_open_streams_and_bytes);
     };
     ($make:expr) => {
         $crate::stream_hub_contract_tests!(#[tokio::test] $make);

@@ -239,6 +239,13 @@ impl Shared {
                 (_, None) => Err(StreamError::NotFound),
                 (Job::Append { .. } | Job::Attach { .. }, Some(View { open: false, .. })) => Err(StreamError::Closed),
                 (Job::Append { data, .. }, Some(View { open: true, next_seq })) => {
+                    let bytes: usize = data.iter().map(String::len).sum();
+                    let grown = params![
+                        key,
+                        i64::try_from(data.len()).unwrap_or(i64::MAX),
+                        i64::try_from(bytes).unwrap_or(i64::MAX)
+                    ];
+                    change(tx, sql::GROW_STREAM, grown)?;
                     if append_events(tx, &key, next_seq, data)? {
                         *view = Some(View {
                             open: true,

@@ -29,11 +29,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alleato_core::id::ChatId;
+use alleato_core::id::{ChatId, UserId};
 use alleato_core::ports::Clock;
 use alleato_core::store::StoreError;
 use alleato_core::streams::{
     EventLog, EventStream, LOG_RETENTION, StreamError, StreamEvent, StreamHub, StreamId, StreamMeta, StreamStatus,
+    StreamUsage,
 };
 use alleato_core::time::Timestamp;
 use async_trait::async_trait;
@@ -292,6 +293,31 @@ impl StreamHub for SqliteStreamHub {
 
     async fn delete(&self, id: StreamId) -> Result<(), StreamError> {
         self.submit(|done| Job::Delete { id, done }).await
+    }
+
+    async fn usage(&self, owner: UserId, stream: Option<StreamId>) -> Result<StreamUsage, StreamError> {
+        // Read after the appends it follows have committed: `append` answers once they have.
+        self.shared
+            .store
+            .read(move |conn| {
+                let stream = stream.map(|s| UuidText::new(s.as_uuid()));
+                let count =
+                    |row: &rusqlite::Row<'_>, i: usize| row.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+                conn.prepare_cached(sql::STREAM_USAGE)
+                    .and_then(|mut s| {
+                        s.query_row(params![UuidText::new(owner.as_uuid()), stream], |r| {
+                            Ok(StreamUsage {
+                                open_streams: count(r, 0)?,
+                                bytes: count(r, 1)?,
+                                stream_events: count(r, 2)?,
+                                stream_bytes: count(r, 3)?,
+                            })
+                        })
+                    })
+                    .map_err(map_error)
+            })
+            .await
+            .map_err(hub_error)
     }
 
     async fn delete_chat_streams(&self, chat: ChatId) -> Result<(), StreamError> {
