@@ -4,9 +4,11 @@
 //! Worker has (Argon2 costs, the stream poll interval).
 
 use std::fmt;
+use std::time::Duration;
 
 use alleato_core::auth::Argon2Params;
 use alleato_core::limits::{Limits, UserLimits};
+use alleato_core::models::ModelSettings;
 
 /// A setting that is missing or invalid: the Worker answers every request with a problem
 /// response naming it (never its value, which may be a secret).
@@ -39,20 +41,8 @@ pub struct Config {
     pub session_ttl_secs: u64,
     /// Seconds during which a spent refresh token still gets its successor.
     pub refresh_reuse_secs: u64,
-    /// Delay before each token of the echo model, in milliseconds.
-    pub echo_delay_ms: u64,
-    /// Base URL of an OpenAI-compatible chat-completions API.
-    pub openai_base_url: Option<String>,
-    /// Its API key.
-    pub openai_api_key: Option<String>,
-    /// Its model ids; the first becomes the default.
-    pub openai_models: Vec<String>,
-    /// Seconds to wait for the provider's response head.
-    pub openai_connect_timeout_secs: u64,
-    /// Seconds without a byte from the provider before an answer is abandoned.
-    pub openai_idle_timeout_secs: u64,
-    /// The model new chats use.
-    pub default_model: Option<String>,
+    /// The models: the echo model's delay, an OpenAI-compatible provider, the default model.
+    pub models: ModelSettings,
     /// Messages a guest may send per UTC day.
     pub guest_daily_messages: u64,
     /// Messages a registered user may send per UTC day.
@@ -81,10 +71,7 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("auth_rate_limit_per_minute", &self.auth_rate_limit_per_minute)
-            .field("openai_base_url", &self.openai_base_url)
-            .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "<redacted>"))
-            .field("openai_models", &self.openai_models)
-            .field("default_model", &self.default_model)
+            .field("models", &self.models)
             .field("argon2", &self.argon2)
             .finish_non_exhaustive()
     }
@@ -216,13 +203,19 @@ impl Config {
             access_token_ttl_secs: r.number("ALLEATO_ACCESS_TOKEN_TTL_SECS", 900, POSITIVE)?,
             session_ttl_secs: r.number("ALLEATO_SESSION_TTL_SECS", 7 * 24 * 3600, POSITIVE)?,
             refresh_reuse_secs: r.number("ALLEATO_REFRESH_REUSE_SECS", 10, 0..=300)?,
-            echo_delay_ms: r.number("ALLEATO_ECHO_DELAY_MS", 15, ANY)?,
-            openai_base_url: r.text("ALLEATO_OPENAI_BASE_URL"),
-            openai_api_key: r.text("ALLEATO_OPENAI_API_KEY"),
-            openai_models: r.list("ALLEATO_OPENAI_MODELS"),
-            openai_connect_timeout_secs: r.number("ALLEATO_OPENAI_CONNECT_TIMEOUT_SECS", 10, POSITIVE)?,
-            openai_idle_timeout_secs: r.number("ALLEATO_OPENAI_IDLE_TIMEOUT_SECS", 60, POSITIVE)?,
-            default_model: r.text("ALLEATO_DEFAULT_MODEL"),
+            models: ModelSettings {
+                echo_delay: Duration::from_millis(r.number("ALLEATO_ECHO_DELAY_MS", 15, ANY)?),
+                openai_base_url: r.text("ALLEATO_OPENAI_BASE_URL"),
+                openai_api_key: r.text("ALLEATO_OPENAI_API_KEY"),
+                openai_models: r.list("ALLEATO_OPENAI_MODELS"),
+                openai_connect_timeout: Duration::from_secs(r.number(
+                    "ALLEATO_OPENAI_CONNECT_TIMEOUT_SECS",
+                    10,
+                    POSITIVE,
+                )?),
+                openai_idle_timeout: Duration::from_secs(r.number("ALLEATO_OPENAI_IDLE_TIMEOUT_SECS", 60, POSITIVE)?),
+                default_model: r.text("ALLEATO_DEFAULT_MODEL"),
+            },
             guest_daily_messages: r.number("ALLEATO_GUEST_DAILY_MESSAGES", 20, ANY)?,
             regular_daily_messages: r.number("ALLEATO_REGULAR_DAILY_MESSAGES", 200, ANY)?,
             response_cache_ttl_secs: r.number("ALLEATO_RESPONSE_CACHE_TTL_SECS", 3600, ANY)?,

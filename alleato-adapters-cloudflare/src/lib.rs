@@ -21,7 +21,7 @@ use alleato_core::auth::{Argon2Hasher, AuthConfig};
 use alleato_core::builder::{Ports, Services, Settings, Stores};
 use alleato_core::llm::LanguageModel;
 use alleato_core::messages::{MessageConfig, QuotaConfig};
-use alleato_core::models::{ModelCatalog, ModelSettings, deployment_models};
+use alleato_core::models::{ModelCatalog, deployment_models};
 use alleato_core::ports::{Clock, Rng};
 use alleato_http::{ApiError, AppState, ClientIp, HttpConfig, JwtCodec};
 use axum::http::StatusCode;
@@ -145,16 +145,7 @@ pub fn wire(env: &Env, ctx: Arc<Context>) -> Result<AppState, WireError> {
 /// The model catalog and the adapters behind it: `echo` always, plus the OpenAI-compatible
 /// models (over `fetch`) when a provider is configured.
 fn models(config: &Config) -> Result<(ModelCatalog, Arc<dyn LanguageModel>), WireError> {
-    let settings = ModelSettings {
-        openai_base_url: config.openai_base_url.clone(),
-        openai_api_key: config.openai_api_key.clone(),
-        openai_models: config.openai_models.clone(),
-        openai_connect_timeout: Duration::from_secs(config.openai_connect_timeout_secs),
-        openai_idle_timeout: Duration::from_secs(config.openai_idle_timeout_secs),
-        default_model: config.default_model.clone(),
-        echo_delay: Duration::from_millis(config.echo_delay_ms),
-    };
-    deployment_models(&settings, Arc::new(DelaySleeper), |openai| {
+    deployment_models(&config.models, Arc::new(DelaySleeper), |openai| {
         Ok(Arc::new(FetchOpenAiModel::new(openai)?) as Arc<dyn LanguageModel>)
     })
     .map_err(|e| {

@@ -58,7 +58,8 @@ impl ModelCatalog {
 }
 
 /// The model settings of a deployment, as both runtimes read them from `ALLEATO_*` variables.
-#[derive(Debug, Clone, Default)]
+/// Its `Debug` output hides the API key.
+#[derive(Clone, Default)]
 pub struct ModelSettings {
     /// `ALLEATO_OPENAI_BASE_URL`: an OpenAI-compatible API, when one is used.
     pub openai_base_url: Option<String>,
@@ -74,6 +75,20 @@ pub struct ModelSettings {
     pub default_model: Option<String>,
     /// `ALLEATO_ECHO_DELAY_MS`: the echo model's wait before each token.
     pub echo_delay: Duration,
+}
+
+impl std::fmt::Debug for ModelSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelSettings")
+            .field("openai_base_url", &self.openai_base_url)
+            .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "<redacted>"))
+            .field("openai_models", &self.openai_models)
+            .field("openai_connect_timeout", &self.openai_connect_timeout)
+            .field("openai_idle_timeout", &self.openai_idle_timeout)
+            .field("default_model", &self.default_model)
+            .field("echo_delay", &self.echo_delay)
+            .finish()
+    }
 }
 
 /// A model setting that cannot be served, named by its variable.
@@ -143,4 +158,60 @@ pub fn deployment_models(
     }
     let catalog = ModelCatalog::new(infos).map_err(|why| error("ALLEATO_OPENAI_MODELS", why))?;
     Ok((catalog, Arc::new(router)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSleep;
+
+    #[async_trait::async_trait]
+    impl Sleeper for NoSleep {
+        async fn sleep(&self, _: Duration) {}
+    }
+
+    fn ids(settings: &ModelSettings) -> Result<Vec<String>, ModelSettingError> {
+        let echo_as_provider =
+            |_: OpenAiConfig| Ok(Arc::new(EchoModel::new(Arc::new(NoSleep), Duration::ZERO)) as Arc<dyn LanguageModel>);
+        let (catalog, _) = deployment_models(settings, Arc::new(NoSleep), echo_as_provider)?;
+        Ok(catalog.models().iter().map(|m| m.id.clone()).collect())
+    }
+
+    #[test]
+    fn the_providers_models_come_first_unless_a_default_is_named() {
+        assert_eq!(ids(&ModelSettings::default()).unwrap(), ["echo"]);
+        let mut settings = ModelSettings {
+            openai_base_url: Some("http://127.0.0.1:9/v1".to_owned()),
+            openai_models: vec![" a ".to_owned(), String::new(), "b".to_owned()],
+            ..ModelSettings::default()
+        };
+        assert_eq!(ids(&settings).unwrap(), ["a", "b", "echo"]);
+        settings.default_model = Some("b".to_owned());
+        assert_eq!(ids(&settings).unwrap(), ["b", "a", "echo"]);
+    }
+
+    #[test]
+    fn half_configured_providers_and_unknown_defaults_name_their_setting() {
+        let url_only = ModelSettings {
+            openai_base_url: Some("http://127.0.0.1:9/v1".to_owned()),
+            ..ModelSettings::default()
+        };
+        assert_eq!(ids(&url_only).unwrap_err().setting, "ALLEATO_OPENAI_MODELS");
+        let models_only = ModelSettings {
+            openai_models: vec!["a".to_owned()],
+            ..ModelSettings::default()
+        };
+        assert_eq!(ids(&models_only).unwrap_err().setting, "ALLEATO_OPENAI_MODELS");
+        let unknown_default = ModelSettings {
+            default_model: Some("gpt-9".to_owned()),
+            ..ModelSettings::default()
+        };
+        assert_eq!(ids(&unknown_default).unwrap_err().setting, "ALLEATO_DEFAULT_MODEL");
+        let keyed = ModelSettings {
+            openai_api_key: Some("sk-hidden".to_owned()),
+            ..ModelSettings::default()
+        };
+        assert!(!format!("{keyed:?}").contains("sk-hidden"));
+    }
 }
