@@ -376,6 +376,22 @@ mod sqlite_sessions {
     });
 }
 
+mod cached_sqlite_sessions {
+    use std::sync::Arc;
+
+    use alleato_adapters_native::sqlite::CachedSessions;
+    use alleato_core::auth::UserStore;
+    use alleato_core::testing::sessions::session_users;
+
+    alleato_core::session_store_contract_tests!({
+        let db = super::TempSqlite::open().await;
+        for user in session_users() {
+            db.store.insert_user(&user).await.unwrap();
+        }
+        CachedSessions::new(Arc::new(db))
+    });
+}
+
 /// The suites' `cases()` serve a harness that runs behaviours itself (a Worker's, in workerd):
 /// here, every stream-hub, session-store, cache and generations case on a fresh adapter.
 mod cases_run_by_a_harness {

@@ -11,6 +11,7 @@
 mod cache;
 mod migrate;
 mod pool;
+mod session_cache;
 mod sessions;
 mod store;
 mod streams;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use cache::SqliteCache;
 pub use migrate::{MIGRATIONS, Migration};
 use pool::{Readers, Writer};
+pub use session_cache::CachedSessions;
 pub use streams::SqliteStreamHub;
 
 /// The adapter name in [`StoreError::Backend`].
