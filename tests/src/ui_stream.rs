@@ -267,6 +267,18 @@ impl Api {
         assert_finished_answer(&events)
     }
 
+    /// Sends `text` as the first message of a new chat of `user` and reads the whole answer;
+    /// asserts the UI stream's headers, that `X-Cache` is `cache` (`HIT` or `MISS`), and a
+    /// well-formed finished stream. Returns the chat's id and the answer.
+    pub async fn send_in_new_chat(&self, user: &TestUser, text: &str, cache: &str) -> (String, UiAnswer) {
+        let chat = self.new_chat_id(user).await;
+        let stream = self.send_request(user, &chat, &text_message(text)).sse().await;
+        assert_ui_stream_headers(&stream);
+        assert_eq!(stream.header("x-cache"), Some(cache), "{stream:?}");
+        let answer = assert_finished_answer(&stream.all().await);
+        (chat, answer)
+    }
+
     /// Creates a chat for `user` and returns its id.
     pub async fn new_chat_id(&self, user: &TestUser) -> String {
         let chat = self.create_chat(user, json!({})).await;

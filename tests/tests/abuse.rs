@@ -22,25 +22,11 @@ async fn another_users_identical_message_is_not_answered_from_their_cache() {
     let alice = api.register().await;
     let bob = api.register().await;
     let text = unique("My secret question");
-    let chat = api.new_chat_id(&alice).await;
-    let first = api.send_request(&alice, &chat, &text_message(&text)).sse().await;
-    assert_eq!(first.header("x-cache"), Some("MISS"), "{first:?}");
-    assert_finished_answer(&first.all().await);
-
-    let chat = api.new_chat_id(&bob).await;
-    let second = api.send_request(&bob, &chat, &text_message(&text)).sse().await;
-    assert_eq!(
-        second.header("x-cache"),
-        Some("MISS"),
-        "another user's answer was served from the cache: {second:?}"
-    );
-    assert_finished_answer(&second.all().await);
-
-    // The same user sending it again still gets the cached answer.
-    let chat = api.new_chat_id(&alice).await;
-    let again = api.send_request(&alice, &chat, &text_message(&text)).sse().await;
-    assert_eq!(again.header("x-cache"), Some("HIT"), "{again:?}");
-    assert_finished_answer(&again.all().await);
+    api.send_in_new_chat(&alice, &text, "MISS").await;
+    // Another user sending the same message is not served alice's answer…
+    api.send_in_new_chat(&bob, &text, "MISS").await;
+    // …while the same user sending it again still gets the cached one.
+    api.send_in_new_chat(&alice, &text, "HIT").await;
 }
 
 #[tokio::test]
@@ -59,18 +45,8 @@ async fn a_shared_response_cache_is_an_explicit_setting() {
     let alice = api.register().await;
     let bob = api.register().await;
     let text = unique("A common question");
-    let chat = api.new_chat_id(&alice).await;
-    assert_finished_answer(
-        &api.send_request(&alice, &chat, &text_message(&text))
-            .sse()
-            .await
-            .all()
-            .await,
-    );
-    let chat = api.new_chat_id(&bob).await;
-    let second = api.send_request(&bob, &chat, &text_message(&text)).sse().await;
-    assert_eq!(second.header("x-cache"), Some("HIT"), "{second:?}");
-    assert_finished_answer(&second.all().await);
+    api.send_in_new_chat(&alice, &text, "MISS").await;
+    let (chat, _) = api.send_in_new_chat(&bob, &text, "HIT").await;
     let stored = api.messages(&bob, &chat).await;
     assert_eq!(message_text(&stored[1]), format!("Echo: {text}"));
 }

@@ -1258,15 +1258,8 @@ async fn an_identical_first_message_is_answered_from_the_cache() {
     let api = Api::shared();
     let user = api.register().await;
     let text = unique("Cache me");
-    let first_chat = api.new_chat_id(&user).await;
-    let first = api.send_request(&user, &first_chat, &text_message(&text)).sse().await;
-    assert_eq!(first.header("x-cache"), Some("MISS"), "{first:?}");
-    let first = assert_finished_answer(&first.all().await);
-    let second_chat = api.new_chat_id(&user).await;
-    let second = api.send_request(&user, &second_chat, &text_message(&text)).sse().await;
-    assert_ui_stream_headers(&second);
-    assert_eq!(second.header("x-cache"), Some("HIT"), "{second:?}");
-    let second = assert_finished_answer(&second.all().await);
+    let (_, first) = api.send_in_new_chat(&user, &text, "MISS").await;
+    let (second_chat, second) = api.send_in_new_chat(&user, &text, "HIT").await;
     assert_eq!(without_message_id(&second), without_message_id(&first));
     assert_ne!(second.message_id, first.message_id);
     let stored = api.messages(&user, &second_chat).await;
@@ -1301,10 +1294,7 @@ async fn a_cache_ttl_of_zero_turns_the_cache_off() {
     let user = api.register().await;
     let text = unique("Never cached");
     for _ in 0..2 {
-        let chat = api.new_chat_id(&user).await;
-        let stream = api.send_request(&user, &chat, &text_message(&text)).sse().await;
-        assert_eq!(stream.header("x-cache"), Some("MISS"), "{stream:?}");
-        assert_finished_answer(&stream.all().await);
+        api.send_in_new_chat(&user, &text, "MISS").await;
     }
 }
 
