@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use alleato_core::llm::openai::{
     MAX_ERROR_BODY, MAX_JSON_BODY, OpenAiConfig, OpenAiConfigError, completion_events, idle_limited, request_body,
-    silent, whole_answer, within,
+    silent, within,
 };
 use alleato_core::llm::{CompletionRequest, LanguageModel, LlmError, ModelStream, Sleeper};
 use async_trait::async_trait;
@@ -111,7 +111,9 @@ impl FetchOpenAiModel {
             .flatten()
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if is_json {
-            let events = whole_answer(&self.read_limited(&mut response, MAX_JSON_BODY).await?)?;
+            let events = self
+                .config
+                .whole_answer(&self.read_limited(&mut response, MAX_JSON_BODY).await?)?;
             return Ok(Box::pin(stream::iter(events.into_iter().map(Ok))));
         }
         let config = self.config.clone();

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use alleato_core::llm::openai::{
-    MAX_ERROR_BODY, MAX_JSON_BODY, completion_events, idle_limited, request_body, silent, whole_answer, within,
+    MAX_ERROR_BODY, MAX_JSON_BODY, completion_events, idle_limited, request_body, silent, within,
 };
 pub use alleato_core::llm::openai::{OpenAiConfig, OpenAiConfigError};
 use alleato_core::llm::{CompletionRequest, LanguageModel, LlmError, ModelStream, Sleeper};
@@ -143,8 +143,9 @@ impl LanguageModel for OpenAiModel {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("application/json"));
         if is_json {
-            let events = whole_answer(&self.read_limited(response, MAX_JSON_BODY).await?)
-                .map_err(|e| redacted(&self.config, e))?;
+            let events = self
+                .config
+                .whole_answer(&self.read_limited(response, MAX_JSON_BODY).await?)?;
             return Ok(Box::pin(stream::iter(events.into_iter().map(Ok))));
         }
         let config = self.config.clone();
@@ -153,14 +154,6 @@ impl LanguageModel for OpenAiModel {
             .map(move |piece| piece.map_err(|e| LlmError::Unavailable(config.redact(&describe(&e)))));
         let body = idle_limited(body, self.sleeper.clone(), idle).boxed();
         Ok(completion_events(body).boxed())
-    }
-}
-
-/// `error` with the API key hidden from its message.
-fn redacted(config: &OpenAiConfig, error: LlmError) -> LlmError {
-    match error {
-        LlmError::Failed(message) => LlmError::Failed(config.redact(&message)),
-        other => other,
     }
 }
 

@@ -161,7 +161,7 @@ where
 /// # Errors
 /// [`LlmError::Malformed`] when the body is not a completion, [`LlmError::Failed`] when it
 /// reports an error.
-pub fn whole_answer(body: &[u8]) -> Result<Vec<ModelEvent>, LlmError> {
+pub(crate) fn whole_answer(body: &[u8]) -> Result<Vec<ModelEvent>, LlmError> {
     let answer: Completion =
         serde_json::from_slice(body).map_err(|e| LlmError::Malformed(format!("invalid completion: {e}")))?;
     if let Some(message) = answer.error_message() {

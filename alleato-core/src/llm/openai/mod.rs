@@ -15,7 +15,7 @@ mod wire;
 use std::fmt;
 use std::time::Duration;
 
-pub use decode::{completion_events, idle_limited, silent, whole_answer, within};
+pub use decode::{completion_events, idle_limited, silent, within};
 pub use wire::{MAX_MESSAGE_CHARS, provider_message, request_body, shorten};
 
 use super::port::LlmError;
@@ -143,6 +143,19 @@ impl OpenAiConfig {
             Some(key) => text.replace(key, "<redacted>"),
             None => text.to_owned(),
         }
+    }
+
+    /// The events of a provider that ignored `stream: true` and answered with one JSON
+    /// completion `body`, with the API key hidden from any failure it reports.
+    ///
+    /// # Errors
+    /// [`LlmError::Malformed`] when the body is not a completion, [`LlmError::Failed`] when it
+    /// reports an error.
+    pub fn whole_answer(&self, body: &[u8]) -> Result<Vec<super::port::ModelEvent>, LlmError> {
+        decode::whole_answer(body).map_err(|e| match e {
+            LlmError::Failed(message) => LlmError::Failed(self.redact(&message)),
+            other => other,
+        })
     }
 
     /// The failure of a request the provider answered with an error `status`: the provider's
